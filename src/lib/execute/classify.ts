@@ -1,0 +1,122 @@
+import { operationOutcomeToString } from '@medplum/core';
+import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
+import type { PlannedRow } from '../bundles/batch';
+import { unitWrites, writeKey } from '../bundles/batch';
+import type { RowError, RowResult } from '../report';
+import type { ResourceWrite } from '../tables/types';
+import type { EntryResult, ExecutedBatch } from './executor';
+
+/** Which column holds the source id behind a conditional reference to each resource type. */
+export type ReferenceColumns = Readonly<Record<string, string>>;
+
+type WriteState = { state: 'created' | 'updated' | 'unchanged' } | { state: 'failed'; message: string };
+
+/** Turns one executed batch into one result per row. */
+export function classifyBatch(rows: readonly PlannedRow[], batch: ExecutedBatch, references: ReferenceColumns): RowResult[] {
+  return rows.map((row, i) => classifyRow(row, batch.results[i], batch, references));
+}
+
+function classifyRow(
+  row: PlannedRow,
+  result: EntryResult,
+  batch: ExecutedBatch,
+  references: ReferenceColumns
+): RowResult {
+  const base = { row: row.row, sourceId: row.sourceId };
+  const fail = (message: string, column?: string): RowResult => ({
+    ...base,
+    state: 'failed',
+    fields: row.fields,
+    errors: [{ row: row.row, sourceId: row.sourceId, column, message } satisfies RowError],
+  });
+
+  if (result.kind === 'request-failed') {
+    return fail(`not written: request failed (${result.status || 'network error'}): ${result.message}`);
+  }
+  const writes = unitWrites(row.unit);
+  const entryStatus = result.entry.response?.status ?? '';
+
+  if (row.unit.kind === 'single') {
+    const state = writeState(writes[0], result.entry, batch);
+    if (state.state === 'failed') {
+      const { message, column } = explain(state.message, references);
+      return fail(message, column);
+    }
+    return { ...base, state: state.state };
+  }
+
+  // A nested transaction. Refused whole (transaction mode): nothing of it was written.
+  const inner = (result.entry.resource as Bundle | undefined)?.entry;
+  if (!entryStatus.startsWith('2') || !inner) {
+    const { message, column } = explain(outcomeText(result.entry), references);
+    return fail(`${labels(writes)} not written (the transaction was rolled back): ${message}`, column);
+  }
+
+  // Run entry by entry (a project without transactions): report a pair that half-landed.
+  const states = writes.map((write, i) => writeState(write, inner[i], batch));
+  const failedAt = states.findIndex((s) => s.state === 'failed');
+  if (failedAt >= 0) {
+    const failed = states[failedAt] as { state: 'failed'; message: string };
+    const { message, column } = explain(failed.message, references);
+    const landed = writes.filter((_, i) => states[i].state !== 'failed').map((w) => w.label);
+    const half = landed.length
+      ? `; the ${landed.join(' and ')} was written without it: fix the row and re-run the file to complete it`
+      : '';
+    return fail(`${writes[failedAt].label} not written: ${message}${half}`, column);
+  }
+  const first = states[0].state;
+  if (first === 'created') {
+    return { ...base, state: 'created' };
+  }
+  return { ...base, state: states.every((s) => s.state === 'unchanged') ? 'unchanged' : 'updated' };
+}
+
+function writeState(write: ResourceWrite, entry: BundleEntry | undefined, batch: ExecutedBatch): WriteState {
+  const status = entry?.response?.status ?? '';
+  if (status.startsWith('201')) {
+    return { state: 'created' };
+  }
+  if (status.startsWith('200')) {
+    const before = batch.versionsBefore.get(writeKey(write));
+    const after = entry?.resource?.meta?.versionId;
+    if (batch.probed && before !== undefined && before === after) {
+      return { state: 'unchanged' };
+    }
+    return { state: 'updated' };
+  }
+  return { state: 'failed', message: outcomeText(entry) };
+}
+
+function outcomeText(entry: BundleEntry | undefined): string {
+  const outcome = (entry?.response?.outcome ?? entry?.resource) as OperationOutcome | undefined;
+  const status = entry?.response?.status ?? 'no status';
+  if (outcome?.resourceType === 'OperationOutcome') {
+    return `${operationOutcomeToString(outcome)} (${status})`;
+  }
+  return `server answered ${status}`;
+}
+
+function labels(writes: ResourceWrite[]): string {
+  return writes.map((w) => w.label).join(' and ');
+}
+
+const UNRESOLVED_REFERENCE = /Conditional reference '([A-Za-z]+)\?identifier=([^|']*)\|([^']*)' (did not match any|matched multiple)/;
+
+/**
+ * Server messages made readable: an unresolved conditional reference names the source id and
+ * the column it came from (e.g. "patient_id P999 is not in Medplum").
+ */
+export function explain(message: string, references: ReferenceColumns): { message: string; column?: string } {
+  const match = UNRESOLVED_REFERENCE.exec(message);
+  if (!match) {
+    return { message };
+  }
+  const [, resourceType, system, rawValue, kind] = match;
+  const value = decodeURIComponent(rawValue);
+  const column = references[resourceType];
+  const what = column ? `${column} ${value}` : `${resourceType} ${value}`;
+  if (kind === 'did not match any') {
+    return { column, message: `${what} is not in Medplum (no ${resourceType} with identifier ${system}|${value}); import it first` };
+  }
+  return { column, message: `${what} matches more than one ${resourceType} in Medplum (identifier ${system}|${value}); resolve the duplicates first` };
+}

@@ -1,0 +1,34 @@
+/**
+ * The engine's public face: everything the bots, the command line and users' own tables need.
+ * Data flow: input -> CsvDocument -> table (validate, map) -> batches -> executor -> results -> report.
+ */
+export type { CsvDocument, CsvRecord } from './csv/document';
+export { csvFromText } from './csv/document';
+export { ImportFileError, DependencyNotReadyError } from './errors';
+export type { ImportOptions, ImportOutcome, ImportProgress } from './engine/import-csv';
+export { importCsv, DRY_RUN_REASON } from './engine/import-csv';
+export { inspectCsv } from './engine/inspect';
+export type { RetryPolicy, ExecutorOptions, ExecutorStats } from './execute/executor';
+export { BatchExecutor, DEFAULT_RETRY_POLICY } from './execute/executor';
+export type { ImportRequest } from './input/bot-input';
+export { resolveBotInput, BotInputError, HOW_TO_CALL, MAX_CSV_BYTES } from './input/bot-input';
+export type { ImportReport, RowError, RowResult, RowSkip, RowState } from './report';
+export type { ImportSettings, SettingsInput } from './settings';
+export { defaultSettings, resolveSettings, identifierSystem, DEFAULT_ENCOUNTER_CLASS_MAP } from './settings';
+export { defaultTables, detectTable, findTable, normalizeColumnName } from './tables';
+export { patientsTable, GENDER_CODES } from './tables/patients';
+export { conditionCatalogTable, catalogIdentity, ICD10_SYSTEM } from './tables/condition-catalog';
+export { patientConditionsTable } from './tables/patient-conditions';
+export { encountersTable } from './tables/encounters';
+export { RowReader } from './tables/row-reader';
+export type {
+  AggregatePlan,
+  AggregateTable,
+  ColumnSpec,
+  MappingContext,
+  ResourceWrite,
+  RowTable,
+  TableDefinition,
+  WriteUnit,
+} from './tables/types';
+export { single, together, referenceByIdentifier } from './tables/write-units';

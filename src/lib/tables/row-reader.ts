@@ -1,0 +1,142 @@
+import type { RowError } from '../report';
+
+/**
+ * Reads the cells of one row with validation. Each problem is recorded with its column and
+ * the row fails as a whole; messages describe the problem, never the cell's value.
+ */
+export class RowReader {
+  readonly problems: RowError[] = [];
+
+  constructor(
+    readonly row: number,
+    private readonly cells: ReadonlyMap<string, string>,
+    readonly sourceId: string | undefined
+  ) {}
+
+  /** The trimmed cell, or '' when empty or absent. */
+  raw(column: string): string {
+    return this.cells.get(column) ?? '';
+  }
+
+  problem(column: string | undefined, message: string): void {
+    this.problems.push({ row: this.row, column, sourceId: this.sourceId, message });
+  }
+
+  get ok(): boolean {
+    return this.problems.length === 0;
+  }
+
+  /** A required, non-empty value. */
+  text(column: string, options: { maxLength?: number } = {}): string {
+    const value = this.raw(column);
+    if (!value) {
+      this.problem(column, `${column} is required`);
+    } else if (options.maxLength && value.length > options.maxLength) {
+      this.problem(column, `${column} is longer than ${options.maxLength} characters`);
+    }
+    return value;
+  }
+
+  /** An optional value: undefined when empty. */
+  optionalText(column: string, options: { maxLength?: number } = {}): string | undefined {
+    const value = this.raw(column);
+    if (value && options.maxLength && value.length > options.maxLength) {
+      this.problem(column, `${column} is longer than ${options.maxLength} characters`);
+    }
+    return value || undefined;
+  }
+
+  /**
+   * A source id: required, and usable inside a FHIR token search (`system|value`), so without
+   * whitespace, commas, pipes or dollar signs.
+   */
+  sourceIdValue(column: string): string {
+    const value = this.text(column, { maxLength: 256 });
+    if (value && /[\s,|$\\]/.test(value)) {
+      this.problem(column, `${column} must not contain spaces, ',', '|', '$' or '\\' (it becomes a FHIR identifier)`);
+    }
+    return value;
+  }
+
+  /** A calendar date, YYYY-MM-DD, that exists (no 2023-02-30). */
+  date(column: string, options: { required?: boolean; notAfter?: Date } = {}): string | undefined {
+    const value = this.raw(column);
+    if (!value) {
+      if (options.required !== false) {
+        this.problem(column, `${column} is required`);
+      }
+      return undefined;
+    }
+    const problem = calendarDateProblem(value);
+    if (problem) {
+      this.problem(column, `${column} ${problem}`);
+      return undefined;
+    }
+    if (options.notAfter && value > options.notAfter.toISOString().slice(0, 10)) {
+      this.problem(column, `${column} is in the future`);
+      return undefined;
+    }
+    return value;
+  }
+
+  /**
+   * A date, or a date and time (YYYY-MM-DDThh:mm[:ss][Z|+hh:mm]). A time without a zone is
+   * taken as UTC, because a FHIR dateTime with a time must carry one.
+   */
+  dateTime(column: string, options: { required?: boolean; notAfter?: Date } = {}): string | undefined {
+    const value = this.raw(column);
+    const match = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:\d{2})?$/.exec(value);
+    if (!match) {
+      return this.date(column, options);
+    }
+    const [, day, hours, minutes, seconds = '00', zone = 'Z'] = match;
+    const problem = calendarDateProblem(day);
+    if (problem) {
+      this.problem(column, `${column} ${problem}`);
+      return undefined;
+    }
+    if (Number(hours) > 23 || Number(minutes) > 59 || Number(seconds) > 59) {
+      this.problem(column, `${column} has an impossible time of day`);
+      return undefined;
+    }
+    const result = `${day}T${hours}:${minutes}:${seconds}${zone}`;
+    if (options.notAfter && new Date(result).getTime() > options.notAfter.getTime()) {
+      this.problem(column, `${column} is in the future`);
+      return undefined;
+    }
+    return result;
+  }
+
+  /** A value from a code table; matched case-insensitively. */
+  code<T>(column: string, table: Readonly<Record<string, T>>, options: { required?: boolean } = {}): T | undefined {
+    const value = this.raw(column);
+    if (!value) {
+      if (options.required !== false) {
+        this.problem(column, `${column} is required`);
+      }
+      return undefined;
+    }
+    const key = Object.keys(table).find((k) => k.toLowerCase() === value.toLowerCase());
+    if (key === undefined) {
+      const allowed = Object.keys(table);
+      const list = allowed.length <= 12 ? `: one of ${allowed.join(', ')}` : '';
+      this.problem(column, `${column} is not a known code${list}`);
+      return undefined;
+    }
+    return table[key];
+  }
+}
+
+/** Why a YYYY-MM-DD string is not a usable calendar date, or undefined when it is. */
+export function calendarDateProblem(value: string): string | undefined {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!match) {
+    return 'must be a date in YYYY-MM-DD form';
+  }
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  if (year < 1800 || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
+    return 'is not a real calendar date';
+  }
+  return undefined;
+}

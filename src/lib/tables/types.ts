@@ -1,0 +1,96 @@
+import type { MedplumClient } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import type { ImportSettings } from '../settings';
+import type { RowReader } from './row-reader';
+
+/** One column of a source table. */
+export interface ColumnSpec {
+  name: string;
+  required: boolean;
+  description: string;
+}
+
+/**
+ * One resource to write with a conditional PUT keyed on a source identifier:
+ * `PUT {resourceType}?identifier={system}|{value}`. The resource must carry that identifier.
+ */
+export interface ResourceWrite {
+  resource: Resource;
+  match: { system: string; value: string };
+  /** `urn:uuid:` name of this entry, for references from other writes of the same unit. */
+  fullUrl?: string;
+  /** What this resource is, in messages: "encounter", "note". */
+  label: string;
+}
+
+/**
+ * What one row writes. `single`: one resource, sent as one batch entry. `transaction`: resources
+ * that must land together (an Encounter and its note), sent as a nested transaction bundle.
+ */
+export type WriteUnit = { kind: 'single'; write: ResourceWrite } | { kind: 'transaction'; writes: ResourceWrite[] };
+
+/** What a table's code sees besides the row: settings, and lookups loaded once per file. */
+export interface MappingContext<Lookups> {
+  settings: ImportSettings;
+  lookups: Lookups;
+  /** The moment the import started, for checks such as "birth date in the future". */
+  now: Date;
+  newUuid(): string;
+}
+
+interface TableBase<Lookups> {
+  /** The table's name, as given in `table` inputs and reports. */
+  name: string;
+  description: string;
+  columns: ColumnSpec[];
+  /** The column holding the row's source id: duplicates within a file are rejected by it. */
+  idColumn: string;
+  /** Tables whose data must be in Medplum before this one is imported (scheduling order). */
+  dependsOn: string[];
+  /**
+   * Resource types this table links to by conditional reference, with the column holding the
+   * source id: an unresolved reference is reported on that column.
+   */
+  references?: Readonly<Record<string, string>>;
+  /**
+   * Loads what mapping needs from Medplum, once per file. Throws DependencyNotReadyError when a
+   * parent table has not been imported yet.
+   */
+  prepare?(medplum: MedplumClient, settings: ImportSettings, file: string): Promise<Lookups>;
+}
+
+/** A table whose rows each become their own resource(s). */
+export interface RowTable<Lookups = undefined> extends TableBase<Lookups> {
+  kind: 'rows';
+  /** Maps one row; problems are recorded on the reader (row, column), never thrown. */
+  mapRow(row: RowReader, context: MappingContext<Lookups>): WriteUnit;
+}
+
+/** A parsed row of an aggregate table. */
+export interface AggregateItem<Item> {
+  row: number;
+  sourceId: string;
+  item: Item;
+}
+
+/** The writes for a whole aggregate file, and what each row's state will be if they land. */
+export interface AggregatePlan {
+  writes: ResourceWrite[];
+  /** Row state when the writes succeed; a failed write fails every row. */
+  rowStates: Map<number, 'created' | 'updated' | 'unchanged'>;
+  /** Optimistic-concurrency guard: versions of existing resources the plan was built from. */
+  ifMatch?: Map<string, string>;
+}
+
+/**
+ * A table whose rows together make a few resources (a code catalog -> CodeSystem + ConceptMap).
+ * The whole file is written as one transaction, merged into what Medplum already holds.
+ */
+export interface AggregateTable<Item = unknown, Lookups = undefined> extends TableBase<Lookups> {
+  kind: 'aggregate';
+  parseRow(row: RowReader, context: MappingContext<Lookups>): Item;
+  plan(medplum: MedplumClient, items: AggregateItem<Item>[], context: MappingContext<Lookups>): Promise<AggregatePlan>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TableDefinition = RowTable<any> | AggregateTable<any, any>;
