@@ -1,6 +1,9 @@
 import type { BotEvent, MedplumClient } from '@medplum/core';
-import type { ImportReport } from '../lib';
-import { importCsv, resolveBotInput } from '../lib';
+// Engine modules are imported directly, not through src/lib/index.ts, which also exports the
+// local Medplum (MockClient, fhir-router): those must not end up in a deployed bot.
+import { importCsv } from '../lib/engine/import-csv';
+import { resolveBotInput } from '../lib/input/bot-input';
+import type { ImportReport } from '../lib/report';
 
 /**
  * import-csv: imports one CSV export (patients, condition catalog, patient conditions,

@@ -39,6 +39,12 @@ describe('built bots', () => {
         expect(() => new vm.Script(code), `${bot.dist} does not compile as a script`).not.toThrow();
       });
 
+      it('bundles no test-only code (MockClient, fhir-router) and no bot-layer package', () => {
+        const code = readDist();
+        expect(code).not.toMatch(/node_modules\/@medplum\/(mock|fhir-router|core|definitions)\//);
+        expect(code).not.toMatch(/src\/lib\/local-medplum\//);
+      });
+
       it('exports a handler that the vmcontext runtime reaches', async () => {
         // The bot may reject the trivial input; we only care that exports.handler was called.
         const code = readDist();

@@ -14,6 +14,7 @@ import { defaultSettings } from '../settings';
 import { defaultTables } from '../tables';
 import { RowReader } from '../tables/row-reader';
 import type { AggregateItem, AggregateTable, MappingContext, TableDefinition, WriteUnit } from '../tables/types';
+import type { FileShape } from './inspect';
 import { inspectCsv } from './inspect';
 
 export interface ImportProgress {
@@ -43,6 +44,8 @@ export interface ImportOptions {
   log?: (line: string) => void;
   executor?: Partial<ExecutorOptions>;
   now?: () => Date;
+  /** The file's structure when the caller already checked it (saves a pass over big files). */
+  shape?: FileShape;
 }
 
 export interface ImportOutcome {
@@ -66,7 +69,7 @@ export async function importCsv(
   const now = options.now ?? (() => new Date());
   const log = options.log ?? (() => undefined);
 
-  const shape = await inspectCsv(doc, tables, options.table);
+  const shape = options.shape ?? (await inspectCsv(doc, tables, options.table));
   const table = shape.table;
   const report = new ReportBuilder(table.name, doc.name);
   shape.warnings.forEach((w) => report.warn(w));
@@ -74,9 +77,12 @@ export async function importCsv(
     report.set('dryRun', true);
   }
 
-  const lookups = table.prepare ? await table.prepare(medplum, settings, doc.name) : undefined;
-  const context: MappingContext<unknown> = { settings, lookups, now: now(), newUuid: generateId };
   const executor = new BatchExecutor(medplum, { log, ...options.executor });
+  const prepare = table.prepare?.bind(table);
+  const lookups = prepare
+    ? await executor.retrying(`loading lookups for ${table.name}`, () => prepare(medplum, settings, doc.name))
+    : undefined;
+  const context: MappingContext<unknown> = { settings, lookups, now: now(), newUuid: generateId };
   const wouldWrite = new Map<string, number>();
   let rowsDone = 0;
 
@@ -265,7 +271,7 @@ async function importAggregate(
   if (items.length === 0) {
     return;
   }
-  const plan = await table.plan(medplum, items, context);
+  const plan = await executor.retrying(`reading the stored ${table.name}`, () => table.plan(medplum, items, context));
   if (sink.dryRun) {
     for (const write of plan.writes) {
       sink.wouldWrite.set(write.resource.resourceType, 1);

@@ -159,6 +159,30 @@ export class BatchExecutor {
     return { results: results as EntryResult[], versionsBefore, probed };
   }
 
+  /**
+   * Runs a read (lookups before mapping, the catalog before merging) with the same retry policy:
+   * waits out 429s, backs off on 5xx and network failures, rethrows anything else.
+   */
+  async retrying<T>(what: string, read: () => Promise<T>): Promise<T> {
+    let failedAttempts = 0;
+    let rateLimitWaits = 0;
+    for (;;) {
+      try {
+        this.stats.requests++;
+        return await read();
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 429 && ++rateLimitWaits <= this.options.retry.maxRateLimitWaits) {
+          await this.waitForRateLimitReset(rateLimitWaits);
+        } else if (RETRYABLE_STATUS.has(status) && ++failedAttempts < this.options.retry.maxAttempts) {
+          await this.backoff(failedAttempts, `${what}: ${describeStatus(status)}`);
+        } else {
+          throw err;
+        }
+      }
+    }
+  }
+
   /** How many of the pending rows the remaining quota allows now; waits for a reset when none. */
   private async paceFor(pendingRows: number): Promise<number> {
     for (let waits = 0; ; waits++) {
