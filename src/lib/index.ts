@@ -7,7 +7,9 @@ export { csvFromText } from './csv/document';
 export { ImportFileError, DependencyNotReadyError } from './errors';
 export type { ImportOptions, ImportOutcome, ImportProgress } from './engine/import-csv';
 export { importCsv, DRY_RUN_REASON } from './engine/import-csv';
+export type { FileShape } from './engine/inspect';
 export { inspectCsv } from './engine/inspect';
+export { orderByDependencies } from './engine/order';
 export type { RetryPolicy, ExecutorOptions, ExecutorStats } from './execute/executor';
 export { BatchExecutor, DEFAULT_RETRY_POLICY } from './execute/executor';
 export type { ImportRequest } from './input/bot-input';
@@ -32,3 +34,5 @@ export type {
   WriteUnit,
 } from './tables/types';
 export { single, together, referenceByIdentifier } from './tables/write-units';
+export type { FaultOptions, LocalMedplumOptions } from './local-medplum';
+export { createLocalMedplum, LocalMedplum } from './local-medplum';
