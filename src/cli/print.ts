@@ -23,7 +23,8 @@ export function formatReports(outcomes: FileOutcome[], maxErrorsPerFile = 20): s
 
   for (const o of outcomes) {
     if (o.error) {
-      out.push('', `${o.file}: not imported: ${o.error}`);
+      const message = o.error.startsWith(`${o.file}: `) ? o.error.slice(o.file.length + 2) : o.error;
+      out.push('', `${o.file}: not imported: ${message}`);
       continue;
     }
     const report = o.report as ImportReport;

@@ -112,3 +112,21 @@ export class ReportBuilder {
     return report;
   }
 }
+
+/** Combines the report of a resumed run with the report of the runs before it. */
+export function mergeReports(before: ImportReport, after: ImportReport): ImportReport {
+  const errors = [...before.errors, ...after.errors];
+  const skips = [...before.skips, ...after.skips];
+  return {
+    ...after,
+    rows: before.rows + after.rows,
+    created: before.created + after.created,
+    updated: before.updated + after.updated,
+    unchanged: before.unchanged + after.unchanged,
+    failed: before.failed + after.failed,
+    skipped: before.skipped + after.skipped,
+    errors: errors.slice(0, MAX_REPORTED_ERRORS),
+    skips: skips.slice(0, MAX_REPORTED_ERRORS),
+    warnings: [...new Set([...before.warnings, ...after.warnings])],
+  };
+}

@@ -77,10 +77,11 @@ describe('the built import-csv bot, by each way Medplum calls it', () => {
     expectGuideState(medplum);
   });
 
-  it('a Subscription: input is the DocumentReference (or Binary) that changed', async () => {
+  it('a Subscription: input is the DocumentReference (imported under its Task) or Binary that changed', async () => {
     for (const file of GUIDE_FILES.slice(0, 2)) {
       const doc = await upload(medplum, file);
-      expect((await execute(medplum, doc, 'application/fhir+json')).failed).toBe(0);
+      const { result } = await runBotInVm({ distPath, medplum, event: { input: doc, contentType: 'application/fhir+json' } });
+      expect(result).toMatchObject({ outcome: 'completed', task: expect.stringMatching(/^Task\//), report: { failed: 0 } });
     }
     for (const file of GUIDE_FILES.slice(2)) {
       const binary = await medplum.createBinary({ data: guideCsv(file), contentType: 'text/csv' });

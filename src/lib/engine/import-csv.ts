@@ -36,6 +36,8 @@ export interface ImportOptions {
   startAfterRow?: number;
   /** Stop starting new batches at this time (ms since epoch); the report says where to resume. */
   deadline?: number;
+  /** Asked before each row; true stops the import like a deadline (e.g. the job's claim was lost). */
+  shouldStop?: () => boolean;
   /** Keep each failed row's original fields in its RowResult (for rejected-rows files). */
   keepFailedFields?: boolean;
   onProgress?: (progress: ImportProgress) => void;
@@ -122,7 +124,7 @@ export async function importCsv(
   const assembler = new BatchAssembler(settings.batchSize, settings.maxRequestBytes);
   const aggregateItems: AggregateItem<unknown>[] = [];
   const aggregateFields = new Map<number, string[]>();
-  let lastRow = 0;
+  let lastRow = options.startAfterRow ?? 0;
   let isHeader = true;
 
   for await (const record of doc.records()) {
@@ -130,10 +132,16 @@ export async function importCsv(
       isHeader = false;
       continue;
     }
-    if (isBlankRecord(record.fields) || record.row <= (options.startAfterRow ?? 0)) {
+    if (isBlankRecord(record.fields)) {
       continue;
     }
-    if (table.kind === 'rows' && options.deadline !== undefined && Date.now() >= options.deadline) {
+    if (record.row <= (options.startAfterRow ?? 0)) {
+      // Rows done by an earlier run still count for duplicate ids, as in one long run.
+      rowParser.remember(record);
+      continue;
+    }
+    const outOfTime = options.deadline !== undefined && Date.now() >= options.deadline;
+    if (table.kind === 'rows' && (outOfTime || options.shouldStop?.())) {
       report.set('resumeAfterRow', lastRow);
       log(`time budget reached: stopping after row ${lastRow}`);
       break;
@@ -201,6 +209,15 @@ class RowParser {
   ) {
     const known = new Set(table.columns.map((c) => c.name));
     this.columns = header.map((name, i): [string, number] => [name, i]).filter(([name]) => known.has(name));
+  }
+
+  /** Registers the source id of a row imported by an earlier run (resuming). */
+  remember(record: CsvRecord): void {
+    const index = this.header.indexOf(this.table.idColumn);
+    const id = index >= 0 ? record.fields[index]?.trim() : undefined;
+    if (id && !this.seen.has(id) && record.fields.length === this.header.length) {
+      this.seen.set(id, record.row);
+    }
   }
 
   parse(

@@ -26,10 +26,26 @@ export async function inspectCsv(
 ): Promise<FileShape> {
   let header: string[] | undefined;
   let dataRows = 0;
+  let leadingBlankRows = 0;
   for await (const record of doc.records()) {
     if (!header) {
-      if (isBlankRecord(record.fields)) {
-        throw new ImportFileError(doc.name, 'row 1 must be the header row, but it is blank');
+      // Blank lines, whitespace or bare delimiters before the header: find out whether anything follows.
+      if (record.fields.every((field) => field.trim() === '')) {
+        leadingBlankRows++;
+        continue;
+      }
+      if (leadingBlankRows > 0) {
+        throw new ImportFileError(
+          doc.name,
+          `row 1 must be the header row, but it is blank (the first non-blank row is row ${record.row})`
+        );
+      }
+      if (/^sep=.?$/i.test(record.fields[0].trim()) && record.fields.slice(1).every((field) => field === '')) {
+        throw new ImportFileError(
+          doc.name,
+          'row 1 is a "sep=" line (an Excel delimiter hint), not the header: delete that line and import again ' +
+            '(the delimiter is detected from the header)'
+        );
       }
       header = record.fields.map(normalizeColumnName);
       continue;
@@ -39,7 +55,10 @@ export async function inspectCsv(
     }
   }
   if (!header) {
-    throw new ImportFileError(doc.name, 'the file is empty (no header row)');
+    throw new ImportFileError(
+      doc.name,
+      leadingBlankRows > 0 ? 'the file is empty (only blank lines, no header row)' : 'the file is empty (no header row)'
+    );
   }
 
   const warnings: string[] = [];

@@ -1,5 +1,5 @@
 import type { MedplumClient } from '@medplum/core';
-import { getStatus, isOperationOutcome, normalizeErrorString, OperationOutcomeError, sleep } from '@medplum/core';
+import { getStatus, isOperationOutcome, normalizeErrorString, sleep } from '@medplum/core';
 import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
 import type { PlannedRow } from '../bundles/batch';
 import { batchBundle, unitWrites, writeKey } from '../bundles/batch';
@@ -113,9 +113,12 @@ export class BatchExecutor {
           await this.waitForRateLimitReset(rateLimitWaits);
           continue;
         }
-        if (RETRYABLE_STATUS.has(status) && ++failedAttempts < retry.maxAttempts) {
+        if (status !== undefined && RETRYABLE_STATUS.has(status) && ++failedAttempts < retry.maxAttempts) {
           await this.backoff(failedAttempts, `batch of ${sending.length} rows: ${describeStatus(status)}`);
           continue;
+        }
+        if (status === undefined) {
+          throw err; // not an answer from the server: a bug, not a row problem
         }
         failPending(status, normalizeErrorString(err));
         break;
@@ -174,7 +177,7 @@ export class BatchExecutor {
         const status = statusOf(err);
         if (status === 429 && ++rateLimitWaits <= this.options.retry.maxRateLimitWaits) {
           await this.waitForRateLimitReset(rateLimitWaits);
-        } else if (RETRYABLE_STATUS.has(status) && ++failedAttempts < this.options.retry.maxAttempts) {
+        } else if (status !== undefined && RETRYABLE_STATUS.has(status) && ++failedAttempts < this.options.retry.maxAttempts) {
           await this.backoff(failedAttempts, `${what}: ${describeStatus(status)}`);
         } else {
           throw err;
@@ -246,15 +249,34 @@ function safe<T>(fn: () => T): T | undefined {
   }
 }
 
-/** The HTTP status of a failed request; 0 for a network failure. */
-export function statusOf(err: unknown): number {
-  if (err instanceof OperationOutcomeError) {
-    return getStatus(err.outcome);
+/**
+ * The HTTP status of a failed request: the server's status, 0 for a network failure, undefined
+ * for anything else (a bug or a domain error: never retried). Duck-typed rather than instanceof,
+ * because the client's errors may come from another copy of @medplum/core (the bot runtime's).
+ */
+export function statusOf(err: unknown): number | undefined {
+  const outcome = (err as { outcome?: unknown } | undefined)?.outcome;
+  if (isOperationOutcome(outcome)) {
+    return getStatus(outcome);
   }
   if (isOperationOutcome(err)) {
     return getStatus(err);
   }
-  return 0;
+  return isNetworkError(err) ? 0 : undefined;
+}
+
+const NETWORK_ERROR_CODES = /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|UND_ERR_\w+)$/;
+
+/** fetch failures as undici, browsers and node report them. */
+function isNetworkError(err: unknown): boolean {
+  const error = err as { name?: string; message?: string; code?: string; cause?: { code?: string } } | undefined;
+  if (!error) {
+    return false;
+  }
+  if (error.name === 'TypeError' && /fetch failed|failed to fetch|network/i.test(error.message ?? '')) {
+    return true;
+  }
+  return NETWORK_ERROR_CODES.test(error.code ?? '') || NETWORK_ERROR_CODES.test(error.cause?.code ?? '');
 }
 
 function describeStatus(status: number): string {

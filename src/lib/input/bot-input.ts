@@ -162,7 +162,7 @@ async function downloadDocumentReference(medplum: MedplumClient, doc: DocumentRe
   return downloadCsv(medplum, attachment.url, name);
 }
 
-async function downloadCsv(medplum: MedplumClient, url: string, name: string): Promise<CsvDocument> {
+export async function downloadCsv(medplum: MedplumClient, url: string, name: string): Promise<CsvDocument> {
   let bytes: Uint8Array;
   try {
     const blob = await medplum.download(url, { cache: 'no-cache' });

@@ -1,0 +1,40 @@
+import type { Bot, DocumentReference, Task } from '@medplum/fhirtypes';
+import { join } from 'node:path';
+import type { LocalMedplum } from '../../src/lib/local-medplum';
+import { runBotInVm } from './vm-runner';
+
+export const BOT_DIST = join(__dirname, '..', '..', 'dist', 'import-csv.js');
+
+/** Uploads a CSV the way the Medplum app does: a Binary, then a DocumentReference pointing at it. */
+export async function uploadCsv(medplum: LocalMedplum, fileName: string, text: string): Promise<DocumentReference> {
+  const attachment = await medplum.createAttachment({ data: text, contentType: 'text/csv', filename: fileName });
+  return medplum.createResource<DocumentReference>({
+    resourceType: 'DocumentReference',
+    status: 'current',
+    description: fileName,
+    content: [{ attachment: { ...attachment, title: fileName } }],
+  });
+}
+
+export const cronBot: Bot = { resourceType: 'Bot', id: 'import-csv', name: 'import-csv', timeout: 10 };
+
+/** Runs the built bot in the vm, as Medplum does for a Subscription or a cron schedule. */
+export async function runBot(
+  medplum: LocalMedplum,
+  input: unknown,
+  secrets: Record<string, string> = {}
+): Promise<{ result: unknown; logs: string[] }> {
+  return runBotInVm({
+    distPath: BOT_DIST,
+    medplum,
+    event: {
+      input,
+      contentType: 'application/fhir+json',
+      secrets: Object.fromEntries(Object.entries(secrets).map(([name, valueString]) => [name, { name, valueString }])),
+    },
+  });
+}
+
+export function importTasks(medplum: LocalMedplum): Task[] {
+  return medplum.allResources<Task>('Task');
+}
