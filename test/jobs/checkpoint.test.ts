@@ -29,7 +29,7 @@ describe('checkpointed imports', () => {
     let task: Task | undefined;
     do {
       runs++;
-      await runBot(medplum, cronBot, { TIME_BUDGET_SECONDS: '3' });
+      await runBot(medplum, cronBot, { TIME_BUDGET_SECONDS: '5' });
       task = importTasks(medplum)[0];
       progress.push(task.businessStatus?.text ?? '');
     } while (task.status !== 'completed' && runs < 60);
@@ -47,5 +47,5 @@ describe('checkpointed imports', () => {
     expect(rejectedText.trim().split('\r\n').map((l) => l.split(',').at(-2))).toEqual(['"source_row"', '"6"', '"150001"', '"199001"']);
 
     expect(canonicalState(medplum).filter((r) => r.includes('"Patient"'))).toEqual(canonicalState(oneRun));
-  });
+  }, 600_000);
 });

@@ -47,6 +47,9 @@ export function detectDelimiter(headerLine: string): string {
 /** Rejects text that is not CSV at all: binary data, or bytes that were not UTF-8. */
 export function checkText(name: string, text: string): void {
   const nul = text.indexOf('\u0000');
+  if (nul >= 0 && looksLikeUtf16(text)) {
+    throw new ImportFileError(name, 'the file is UTF-16 text, not UTF-8; re-export it as UTF-8');
+  }
   if (nul >= 0) {
     throw new ImportFileError(name, `the file is binary, not CSV text (NUL byte on line ${lineOf(text, nul)})`);
   }
@@ -57,6 +60,16 @@ export function checkText(name: string, text: string): void {
       `the file is not valid UTF-8 (undecodable bytes on line ${lineOf(text, replacement)}); re-export it as UTF-8`
     );
   }
+}
+
+/**
+ * UTF-16 bytes read as UTF-8: its byte-order mark (FF FE / FE FF) became two replacement
+ * characters, and every ASCII character has a NUL beside it.
+ */
+function looksLikeUtf16(text: string): boolean {
+  const start = text.startsWith('\uFFFD\uFFFD') ? 2 : 0;
+  const sample = text.slice(start, start + 64);
+  return sample.length >= 4 && (/^(?:[^\0]\0)+[^\0]?$/.test(sample) || /^(?:\0[^\0])+\0?$/.test(sample));
 }
 
 function lineOf(text: string, index: number): number {

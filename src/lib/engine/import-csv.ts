@@ -198,7 +198,8 @@ export async function importCsv(
 
 /** Turns a CSV record into a row plan, or a final (failed) result when the row is unusable. */
 class RowParser {
-  private readonly seen = new Map<string, number>();
+  /** Source ids seen so far, by lower case: servers may match identifiers regardless of case. */
+  private readonly seen = new Map<string, { row: number; id: string }>();
   private readonly columns: [string, number][];
 
   constructor(
@@ -215,8 +216,8 @@ class RowParser {
   remember(record: CsvRecord): void {
     const index = this.header.indexOf(this.table.idColumn);
     const id = index >= 0 ? record.fields[index]?.trim() : undefined;
-    if (id && !this.seen.has(id) && record.fields.length === this.header.length) {
-      this.seen.set(id, record.row);
+    if (id && !this.seen.has(id.toLowerCase()) && record.fields.length === this.header.length) {
+      this.seen.set(id.toLowerCase(), { row: record.row, id });
     }
   }
 
@@ -234,8 +235,16 @@ class RowParser {
       return failed(record.malformed);
     }
     if (fields.length !== this.header.length) {
+      const idIndex = this.header.indexOf(this.table.idColumn);
+      const guessedId = fields.length > idIndex && idIndex >= 0 ? fields[idIndex].trim() || undefined : undefined;
+      const hint =
+        fields.length > this.header.length
+          ? 'a value containing the delimiter without quotes?'
+          : 'a missing value, or a line break inside an unquoted value?';
       return failed(
-        `row has ${fields.length} fields but the header has ${this.header.length} (a value with an unquoted delimiter?)`
+        `row has ${fields.length} fields but the header has ${this.header.length} (${hint})`,
+        undefined,
+        guessedId
       );
     }
     const cells = new Map<string, string>();
@@ -249,11 +258,12 @@ class RowParser {
     const idColumn = this.table.idColumn;
     const sourceId = cells.get(idColumn) || undefined;
     if (sourceId) {
-      const first = this.seen.get(sourceId);
+      const first = this.seen.get(sourceId.toLowerCase());
       if (first !== undefined) {
-        return failed(`duplicate ${idColumn} ${sourceId}: first seen at row ${first}`, idColumn, sourceId);
+        const same = first.id === sourceId ? '' : ` as ${first.id} (ids that differ only in case are the same id to a FHIR server)`;
+        return failed(`duplicate ${idColumn} ${sourceId}: first seen at row ${first.row}${same}`, idColumn, sourceId);
       }
-      this.seen.set(sourceId, row);
+      this.seen.set(sourceId.toLowerCase(), { row, id: sourceId });
     }
 
     const reader = new RowReader(row, cells, sourceId);

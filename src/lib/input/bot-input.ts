@@ -130,13 +130,18 @@ function optionalString(value: unknown, name: string): string | undefined {
 function textDocument(name: string, text: string): CsvDocument {
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > MAX_CSV_BYTES) {
-    throw new BotInputError(`${name}: the file is ${megabytes(bytes)} MB, over the ${megabytes(MAX_CSV_BYTES)} MB limit for one bot run`);
+    throw tooLarge(name, bytes);
   }
   return csvFromText(name, text);
 }
 
-function megabytes(bytes: number): string {
-  return (bytes / 1024 / 1024).toFixed(1);
+function tooLarge(name: string, bytes: number): BotInputError {
+  const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  // Near the limit one decimal would read "50.0 MB, over the 50.0 MB limit": show the bytes too.
+  const size = bytes - MAX_CSV_BYTES < 1024 * 1024 ? `${mb(bytes)} (${bytes} bytes)` : mb(bytes);
+  return new BotInputError(
+    `${name}: the file is ${size}, over the ${mb(MAX_CSV_BYTES)} (${MAX_CSV_BYTES} bytes) limit for one bot run; import it with the command line instead`
+  );
 }
 
 async function readDocumentReference(medplum: MedplumClient, reference: string): Promise<DocumentReference> {
@@ -171,7 +176,7 @@ export async function downloadCsv(medplum: MedplumClient, url: string, name: str
     throw new BotInputError(`Could not download ${name}: ${normalizeErrorString(err)}`);
   }
   if (bytes.length > MAX_CSV_BYTES) {
-    throw new BotInputError(`${name}: the file is ${megabytes(bytes.length)} MB, over the ${megabytes(MAX_CSV_BYTES)} MB limit for one bot run`);
+    throw tooLarge(name, bytes.length);
   }
   let text: string;
   try {

@@ -135,8 +135,11 @@ export function calendarDateProblem(value: string): string | undefined {
   }
   const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
   const date = new Date(Date.UTC(year, month - 1, day));
-  if (year < 1800 || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
     return 'is not a real calendar date';
+  }
+  if (year < 1800) {
+    return 'is before 1800 (a placeholder date?)';
   }
   return undefined;
 }
