@@ -1,4 +1,5 @@
 import type { Task } from '@medplum/fhirtypes';
+import Papa from 'papaparse';
 import { describe, expect, it } from 'vitest';
 import { csvFromText, importCsv } from '../../src/lib';
 import type { ImportReport } from '../../src/lib';
@@ -44,7 +45,10 @@ describe('checkpointed imports', () => {
 
     const rejected = task.output?.find((o) => o.type.text === 'rejected-rows')?.valueAttachment;
     const rejectedText = await (await medplum.download(rejected?.url as string)).text();
-    expect(rejectedText.trim().split('\r\n').map((l) => l.split(',').at(-2))).toEqual(['"source_row"', '"6"', '"150001"', '"199001"']);
+    const rejectedRows = Papa.parse<Record<string, string>>(rejectedText, { header: true, skipEmptyLines: true }).data;
+    expect(rejectedRows.map((r) => [r.source_row, r.gender, r.import_error])).toEqual(
+      ['6', '150001', '199001'].map((row) => [row, 'Z', 'gender: gender is not a known code: one of M, F, O, U'])
+    );
 
     expect(canonicalState(medplum).filter((r) => r.includes('"Patient"'))).toEqual(canonicalState(oneRun));
   }, 600_000);
