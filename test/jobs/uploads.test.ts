@@ -133,3 +133,29 @@ describe('uploads, the Task ledger and the cron schedule', () => {
     expect(importTasks(medplum)[0]).toMatchObject({ status: 'failed', statusReason: { text: expect.stringMatching(/no known table/) } });
   });
 });
+
+describe('claims and leases', () => {
+  it('a job held by a live invocation is left alone; one whose invocation died is taken over after its lease', async () => {
+    const medplum = createLocalMedplum();
+    const doc = await uploadCsv(medplum, 'patients.csv', guideCsv('patients.csv'));
+    const { result } = await runBot(medplum, cronBot, { TIME_BUDGET_SECONDS: '0.001' });
+    expect(result).toMatchObject({ jobs: [] }); // the budget ran out before any job started
+    const [queued] = importTasks(medplum);
+    expect(queued).toMatchObject({ status: 'requested', focus: { reference: `DocumentReference/${doc.id}` } });
+
+    // Another invocation claimed it and is still within its lease.
+    const lease = (ms: number): Task['extension'] => [
+      { url: 'urn:medplum-csv-import:lease-until', valueDateTime: new Date(Date.now() + ms).toISOString() },
+    ];
+    const held = await medplum.updateResource({ ...queued, status: 'in-progress', extension: lease(60_000) });
+    expect((await runBot(medplum, doc)).result).toMatchObject({ outcome: 'busy' });
+    expect((await runBot(medplum, cronBot)).result).toMatchObject({ jobs: [], pending: 1 });
+    expect(medplum.allResources('Patient')).toHaveLength(0);
+
+    // That invocation died: once its lease has passed, the next run takes the job over.
+    await medplum.updateResource({ ...held, extension: lease(-1000) });
+    const { result: after } = await runBot(medplum, cronBot);
+    expect(after).toMatchObject({ jobs: [{ outcome: 'completed' }], pending: 0 });
+    expect(medplum.allResources('Patient')).toHaveLength(2);
+  });
+});
