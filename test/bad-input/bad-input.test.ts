@@ -17,6 +17,7 @@ import { csvFromFile } from '../../src/lib/csv/file';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
 import { guideCsv } from '../helpers/guide';
+import { uploadCsv } from '../helpers/uploads';
 import { BotRunError, runBotInVm } from '../helpers/vm-runner';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'bad-input');
@@ -651,17 +652,6 @@ async function prepareMedplum(setup: Setup = 'none'): Promise<LocalMedplum> {
   return medplum;
 }
 
-/** Uploads the bytes as Medplum's app does (a Binary, then a DocumentReference naming the file). */
-async function upload(medplum: LocalMedplum, name: string, bytes: Uint8Array): Promise<DocumentReference> {
-  const attachment = await medplum.createAttachment({ data: bytes, contentType: 'text/csv', filename: name });
-  return medplum.createResource<DocumentReference>({
-    resourceType: 'DocumentReference',
-    status: 'current',
-    description: name,
-    content: [{ attachment: { ...attachment, title: name } }],
-  });
-}
-
 async function runBot(medplum: LocalMedplum, input: unknown, contentType = 'application/json'): Promise<ImportReport> {
   const { result } = await runBotInVm({ distPath, medplum, event: { input, contentType } });
   // What the server sends back: JSON (and plain objects of this realm).
@@ -682,7 +672,7 @@ async function prepareImport(path: Path, c: Case, medplum: LocalMedplum): Promis
     const csv = Buffer.from(bytes).toString('utf8');
     return () => runBot(medplum, { csv, fileName: c.file });
   }
-  const doc = await upload(medplum, c.file, bytes);
+  const doc = await uploadCsv(medplum, c.file, bytes);
   return () => runBot(medplum, { document: { reference: `DocumentReference/${doc.id}` } });
 }
 
@@ -838,7 +828,7 @@ describe('encoding through each way into the bot', () => {
   it('the same rows re-exported as UTF-8 import intact', async () => {
     const medplum = createLocalMedplum();
     const utf8 = new TextEncoder().encode(new TextDecoder('latin1').decode(latin1()));
-    const doc = await upload(medplum, 'latin1-as-utf8.csv', utf8);
+    const doc = await uploadCsv(medplum, 'latin1-as-utf8.csv', utf8);
     const report = await runBot(medplum, { document: { reference: `DocumentReference/${doc.id}` } });
     expect(report).toMatchObject({ rows: 2, created: 2, failed: 0 });
     expect(patientName(medplum, 'P001')).toEqual({ given: ['Jos\u00e9'], family: 'M\u00fcller' });
@@ -860,7 +850,7 @@ describe('files over the bot size limit (MAX_CSV_BYTES) are refused before anyth
   it('as an upload (DocumentReference): the message names the file', async () => {
     const medplum = createLocalMedplum();
     // Served by a stub so the test does not store 51 MB.
-    const doc = await upload(medplum, 'too-large.csv', new TextEncoder().encode(`${PATIENTS}\n`));
+    const doc = await uploadCsv(medplum, 'too-large.csv', new TextEncoder().encode(`${PATIENTS}\n`));
     const download = vi.spyOn(medplum, 'download').mockResolvedValue(new Blob([overLimit()]));
     const writes = medplum.stats.writes;
     const attempt = runBot(medplum, { document: { reference: `DocumentReference/${doc.id}` } });

@@ -1,15 +1,8 @@
-/** Small seeded generator for test and benchmark data (no patient data is real). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../src/lib/local-medplum/faults';
 
+export { mulberry32 };
+
+/** Seeded test and benchmark data: no patient data here is real. */
 const GIVEN = ['Ana', 'Ben', 'Chloé', 'Dmitri', 'Eun-ji', 'Farah', 'Goran', 'Hiroshi', 'Ines', 'Jamal', '李', 'Zoë'];
 const FAMILY = ['Nguyen', 'Smith', 'García', 'Müller', 'Okafor', 'Kowalski', 'Haddad', 'Ivanova', 'Tanaka', 'O\'Brien'];
 const TYPES = ['checkup', 'emergency', 'inpatient', 'virtual', 'home'];

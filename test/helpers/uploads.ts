@@ -6,7 +6,11 @@ import { runBotInVm } from './vm-runner';
 export const BOT_DIST = join(__dirname, '..', '..', 'dist', 'import-csv.js');
 
 /** Uploads a CSV the way the Medplum app does: a Binary, then a DocumentReference pointing at it. */
-export async function uploadCsv(medplum: LocalMedplum, fileName: string, text: string): Promise<DocumentReference> {
+export async function uploadCsv(
+  medplum: LocalMedplum,
+  fileName: string,
+  text: string | Uint8Array
+): Promise<DocumentReference> {
   const attachment = await medplum.createAttachment({ data: text, contentType: 'text/csv', filename: fileName });
   return medplum.createResource<DocumentReference>({
     resourceType: 'DocumentReference',

@@ -130,7 +130,7 @@ function simulatedOutcome(code: 'exception' | 'transient', text: string): Operat
 }
 
 /** A small, fast, seedable PRNG (mulberry32); returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
