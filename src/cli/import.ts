@@ -1,5 +1,6 @@
 import { normalizeErrorString } from '@medplum/core';
 import { Command, InvalidArgumentError } from 'commander';
+import { basename } from 'node:path';
 import type { CsvDocument, FileShape, ImportSettings } from '../lib';
 import { defaultTables, importCsv, inspectCsv, orderByDependencies, resolveSettings } from '../lib';
 import { csvFromFile } from '../lib/csv/file';
@@ -7,6 +8,7 @@ import { chooseTarget } from './connect';
 import type { FileOutcome } from './print';
 import { formatReports } from './print';
 import { createProgressDisplay } from './progress';
+import { isMainModule, runCommand } from './run-command';
 
 interface CliOptions {
   dryRun?: boolean;
@@ -61,7 +63,7 @@ async function importFiles(
       const doc = await csvFromFile(path);
       ready.push({ doc, shape: await inspectCsv(doc, defaultTables, options.table) });
     } catch (err) {
-      outcomes.push({ file: path, error: normalizeErrorString(err) });
+      outcomes.push({ file: basename(path), error: normalizeErrorString(err) });
     }
   }
 
@@ -93,14 +95,6 @@ function parseBatchSize(value: string): number {
   return n;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const error = err as { code?: string; exitCode?: number };
-    if (error.code?.startsWith('commander.')) {
-      process.exit(error.exitCode ?? 2);
-    }
-    process.stderr.write(`import: ${normalizeErrorString(err)}\n`);
-    process.exit(2);
-  }
-);
+if (isMainModule(import.meta.url)) {
+  runCommand('import', main);
+}

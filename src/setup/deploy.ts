@@ -5,10 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import esbuild from 'esbuild';
 import { botBuildOptions } from '../../esbuild-script.mjs';
 import { connectionSettings } from '../cli/connect';
+import { isMainModule, runCommand } from '../cli/run-command';
 import type { BotConfigEntry } from './bot-config';
 import { botConfigPath, readBotConfigFile, REPO_ROOT, writeBotId } from './bot-config';
 import { logIn } from './login';
@@ -165,15 +165,14 @@ function absolute(root: string, path: string): string {
   return isAbsolute(path) ? path : resolve(root, path);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  deployBots({ names: process.argv.slice(2) }).then(
-    (deployed) => {
+if (isMainModule(import.meta.url)) {
+  runCommand(
+    'deploy',
+    async (names) => {
+      const deployed = await deployBots({ names });
       process.stdout.write(`Done: ${deployed.length} bot(s) deployed\n`);
-      process.exit(0);
+      return 0;
     },
-    (err: unknown) => {
-      process.stderr.write(`deploy: ${normalizeErrorString(err)}\n`);
-      process.exit(1);
-    }
+    1
   );
 }

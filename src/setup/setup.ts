@@ -1,8 +1,8 @@
 import { normalizeErrorString } from '@medplum/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connectionSettings, loadEnvironment } from '../cli/connect';
+import { isMainModule, runCommand } from '../cli/run-command';
 import { logIn } from './login';
 import { botConfigPath, writeBotId } from './bot-config';
 import type { SetupOptions } from './setup-project';
@@ -115,16 +115,6 @@ function envNumber(name: string): number | undefined {
   return n;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      const error = err as { code?: string; exitCode?: number };
-      if (error.code?.startsWith('commander.')) {
-        process.exit(error.exitCode ?? 2);
-      }
-      process.stderr.write(`setup: ${normalizeErrorString(err)}\n`);
-      process.exit(1);
-    }
-  );
+if (isMainModule(import.meta.url)) {
+  runCommand('setup', main, 1);
 }

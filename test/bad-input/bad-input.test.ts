@@ -6,7 +6,7 @@
 //         a DocumentReference whose Binary is downloaded and decoded as strict UTF-8.
 // An outcome is either a whole-file error naming the file and the problem, with nothing written,
 // or a report with exact counts, error rows and columns, while the good rows land in Medplum.
-import type { ClinicalImpression, CodeSystem, ConceptMap, DocumentReference, Encounter, Patient } from '@medplum/fhirtypes';
+import type { ClinicalImpression, CodeSystem, ConceptMap, Encounter, Patient } from '@medplum/fhirtypes';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
