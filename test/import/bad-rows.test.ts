@@ -41,7 +41,7 @@ describe('row problems fail their rows while the good rows land', () => {
       [4, 'last_name', 'P003'],
       [4, 'birth_date', 'P003'],
       [5, 'patient_id', 'P001'],
-      [6, undefined, undefined],
+      [6, undefined, 'P004'],
       [9, 'birth_date', 'P006'],
     ]);
     expect(report.errors.find((e) => e.row === 5)?.message).toBe('duplicate patient_id P001: first seen at row 2');

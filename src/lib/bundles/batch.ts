@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
+import type { BundleEntry } from '@medplum/fhirtypes';
 import type { ResourceWrite, WriteUnit } from '../tables/types';
 
 /** A row that passed validation, with what it writes. */
@@ -6,6 +6,8 @@ export interface PlannedRow {
   row: number;
   sourceId?: string;
   unit: WriteUnit;
+  /** The unit's batch entry, serialised once: it gives the row's size and its part of the request body. */
+  entryJson: string;
   /** The row's original fields, kept until its result is known (rejected-rows files). */
   fields?: string[];
 }
@@ -88,14 +90,35 @@ export function probeEntry(units: readonly WriteUnit[]): BundleEntry | undefined
   };
 }
 
-/** The batch bundle for some rows: the probe first, then one entry per row. */
-export function batchBundle(rows: readonly PlannedRow[]): { bundle: Bundle; probed: boolean } {
+/** Plans a row: its entry is serialised here, once. */
+export function planRow(row: number, sourceId: string | undefined, unit: WriteUnit, fields?: string[]): PlannedRow {
+  return { row, sourceId, unit, fields, entryJson: JSON.stringify(unitEntry(unit)) };
+}
+
+/**
+ * The batch request body for some rows, as JSON text: the probe first, then one entry per row.
+ * Built from the entries serialised at planning, so no row is serialised twice.
+ */
+export function batchBody(rows: readonly PlannedRow[]): { body: string; probed: boolean } {
   const probe = probeEntry(rows.map((r) => r.unit));
-  const entries = rows.map((r) => unitEntry(r.unit));
-  return {
-    bundle: { resourceType: 'Bundle', type: 'batch', entry: probe ? [probe, ...entries] : entries },
-    probed: probe !== undefined,
-  };
+  const entries = rows.map((r) => r.entryJson);
+  if (probe) {
+    entries.unshift(JSON.stringify(probe));
+  }
+  return { body: `{"resourceType":"Bundle","type":"batch","entry":[${entries.join(',')}]}`, probed: probe !== undefined };
+}
+
+/** The UTF-8 size of a string, without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) {
+      // 2 bytes up to U+07FF, 3 above; a surrogate pair (4 bytes) is two 3-byte-counted halves, minus 2.
+      bytes += code < 0x800 ? 1 : code >= 0xd800 && code <= 0xdfff ? 1 : 2;
+    }
+  }
+  return bytes;
 }
 
 /**
@@ -111,11 +134,6 @@ export class BatchAssembler {
     private readonly maxEntries: number,
     private readonly maxBytes: number
   ) {}
-
-  /** The JSON size of a row's entry, to reject rows that could never fit a request. */
-  static sizeOf(unit: WriteUnit): number {
-    return new TextEncoder().encode(JSON.stringify(unitEntry(unit))).length;
-  }
 
   /** Fits a row whose size was measured; returns the previous batch when this row starts a new one. */
   add(row: PlannedRow, size: number): PlannedRow[] | undefined {

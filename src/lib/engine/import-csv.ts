@@ -1,7 +1,7 @@
 import type { MedplumClient } from '@medplum/core';
 import { generateId, normalizeErrorString } from '@medplum/core';
 import type { PlannedRow } from '../bundles/batch';
-import { BatchAssembler, unitWrites } from '../bundles/batch';
+import { BatchAssembler, planRow, unitWrites, utf8Length } from '../bundles/batch';
 import type { CsvDocument, CsvRecord } from '../csv/document';
 import { isBlankRecord } from '../csv/document';
 import { classifyBatch } from '../execute/classify';
@@ -158,8 +158,8 @@ export async function importCsv(
       aggregateFields.set(record.row, record.fields);
       continue;
     }
-    const planned: PlannedRow = { row: record.row, sourceId: parsed.sourceId, unit: parsed.unit, fields: record.fields };
-    const size = BatchAssembler.sizeOf(planned.unit);
+    const planned = planRow(record.row, parsed.sourceId, parsed.unit, record.fields);
+    const size = utf8Length(planned.entryJson);
     if (size > settings.maxRequestBytes) {
       finish({
         row: record.row,
@@ -307,7 +307,7 @@ async function importAggregate(
     return;
   }
   const unit: WriteUnit = { kind: 'transaction', writes: plan.writes };
-  const planned: PlannedRow = { row: items[0].row, unit };
+  const planned = planRow(items[0].row, undefined, unit);
   const batch = await executor.execute([planned]);
   const [result] = classifyBatch([planned], batch, table.references ?? {});
   for (const item of items) {

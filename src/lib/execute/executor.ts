@@ -1,8 +1,8 @@
 import type { MedplumClient } from '@medplum/core';
-import { getStatus, isOperationOutcome, normalizeErrorString, sleep } from '@medplum/core';
+import { ContentType, getStatus, isOperationOutcome, normalizeErrorString, sleep } from '@medplum/core';
 import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
 import type { PlannedRow } from '../bundles/batch';
-import { batchBundle, unitWrites, writeKey } from '../bundles/batch';
+import { batchBody, unitWrites, writeKey } from '../bundles/batch';
 
 /** How hard to try before a row is reported failed. */
 export interface RetryPolicy {
@@ -97,12 +97,16 @@ export class BatchExecutor {
       const sendable = await this.paceFor(pending.length);
       const sending = pending.slice(0, sendable);
       const later = pending.slice(sendable);
-      const { bundle, probed: withProbe } = batchBundle(sending.map((i) => rows[i]));
+      const { body, probed: withProbe } = batchBody(sending.map((i) => rows[i]));
 
       let response: Bundle;
       try {
         this.stats.requests++;
-        response = await this.medplum.executeBatch(bundle, { maxRetries: 0, cache: 'no-cache' });
+        // The same request as executeBatch, with the body already serialised.
+        response = await this.medplum.post(this.medplum.fhirUrl(), body, ContentType.FHIR_JSON, {
+          maxRetries: 0,
+          cache: 'no-cache',
+        });
       } catch (err) {
         const status = statusOf(err);
         if (status === 429) {
