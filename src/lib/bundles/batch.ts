@@ -6,8 +6,10 @@ export interface PlannedRow {
   row: number;
   sourceId?: string;
   unit: WriteUnit;
-  /** The unit's batch entry, serialised once: it gives the row's size and its part of the request body. */
-  entryJson: string;
+  /** The unit's batch entry as UTF-8 JSON, made once: its length is the row's size, and it is copied into the request body. */
+  entryBytes: Uint8Array;
+  /** `[resourceType, 'system|value']` of each write, for the probe's searches. */
+  probeTokens: [string, string][];
   /** The row's original fields, kept until its result is known (rejected-rows files). */
   fields?: string[];
 }
@@ -17,8 +19,11 @@ export interface PlannedRow {
  * ('+' becomes a space, '&' and '#' end the value) are percent-encoded.
  */
 export function searchValue(value: string): string {
-  return value.replace(/[%&#+]/g, (c) => encodeURIComponent(c));
+  return URL_SPECIAL.test(value) ? value.replace(URL_SPECIAL_ALL, (c) => encodeURIComponent(c)) : value;
 }
+
+const URL_SPECIAL = /[%&#+]/;
+const URL_SPECIAL_ALL = /[%&#+]/g;
 
 /** The key a write is matched on: `Type|system|value`. */
 export function writeKey(write: ResourceWrite): string {
@@ -62,14 +67,16 @@ export function unitWrites(unit: WriteUnit): ResourceWrite[] {
  * from "unchanged" (both answer 200) at no extra request. It is a transaction-typed bundle
  * because nested transactions run first, before nested batches.
  */
-export function probeEntry(units: readonly WriteUnit[]): BundleEntry | undefined {
+export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined {
   const byType = new Map<string, string[]>();
-  for (const unit of units) {
-    for (const write of unitWrites(unit)) {
-      const type = write.resource.resourceType;
-      const list = byType.get(type) ?? [];
-      list.push(`${searchValue(write.match.system)}|${searchValue(write.match.value)}`);
-      byType.set(type, list);
+  for (const row of rows) {
+    for (const [type, token] of row.probeTokens) {
+      const list = byType.get(type);
+      if (list) {
+        list.push(token);
+      } else {
+        byType.set(type, [token]);
+      }
     }
   }
   if (byType.size === 0) {
@@ -90,35 +97,46 @@ export function probeEntry(units: readonly WriteUnit[]): BundleEntry | undefined
   };
 }
 
-/** Plans a row: its entry is serialised here, once. */
+/** Plans a row: its entry is serialised and encoded here, once. */
 export function planRow(row: number, sourceId: string | undefined, unit: WriteUnit, fields?: string[]): PlannedRow {
-  return { row, sourceId, unit, fields, entryJson: JSON.stringify(unitEntry(unit)) };
+  const probeTokens = unitWrites(unit).map((w): [string, string] => [
+    w.resource.resourceType,
+    `${searchValue(w.match.system)}|${searchValue(w.match.value)}`,
+  ]);
+  return { row, sourceId, unit, fields, entryBytes: utf8.encode(JSON.stringify(unitEntry(unit))), probeTokens };
 }
+
+const utf8 = new TextEncoder();
+const BODY_START = utf8.encode('{"resourceType":"Bundle","type":"batch","entry":[');
+const BODY_END = utf8.encode(']}');
+const COMMA = 0x2c;
 
 /**
- * The batch request body for some rows, as JSON text: the probe first, then one entry per row.
- * Built from the entries serialised at planning, so no row is serialised twice.
+ * The batch request body for some rows, as UTF-8 JSON: the probe first, then one entry per row.
+ * Copied together from the bytes made at planning: no row is serialised or encoded twice.
  */
-export function batchBody(rows: readonly PlannedRow[]): { body: string; probed: boolean } {
-  const probe = probeEntry(rows.map((r) => r.unit));
-  const entries = rows.map((r) => r.entryJson);
-  if (probe) {
-    entries.unshift(JSON.stringify(probe));
+export function batchBody(rows: readonly PlannedRow[]): { body: Uint8Array; probed: boolean } {
+  const probe = probeEntry(rows);
+  const entries: Uint8Array[] = probe ? [utf8.encode(JSON.stringify(probe))] : [];
+  for (const row of rows) {
+    entries.push(row.entryBytes);
   }
-  return { body: `{"resourceType":"Bundle","type":"batch","entry":[${entries.join(',')}]}`, probed: probe !== undefined };
-}
-
-/** The UTF-8 size of a string, without encoding it. */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 0x80) {
-      // 2 bytes up to U+07FF, 3 above; a surrogate pair (4 bytes) is two 3-byte-counted halves, minus 2.
-      bytes += code < 0x800 ? 1 : code >= 0xd800 && code <= 0xdfff ? 1 : 2;
+  let size = BODY_START.length + BODY_END.length + Math.max(0, entries.length - 1);
+  for (const entry of entries) {
+    size += entry.length;
+  }
+  const body = new Uint8Array(size);
+  body.set(BODY_START, 0);
+  let offset = BODY_START.length;
+  entries.forEach((entry, i) => {
+    if (i > 0) {
+      body[offset++] = COMMA;
     }
-  }
-  return bytes;
+    body.set(entry, offset);
+    offset += entry.length;
+  });
+  body.set(BODY_END, offset);
+  return { body, probed: probe !== undefined };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { MedplumClient } from '@medplum/core';
 import { generateId, normalizeErrorString } from '@medplum/core';
 import type { PlannedRow } from '../bundles/batch';
-import { BatchAssembler, planRow, unitWrites, utf8Length } from '../bundles/batch';
+import { BatchAssembler, planRow, unitWrites } from '../bundles/batch';
 import type { CsvDocument, CsvRecord } from '../csv/document';
 import { isBlankRecord } from '../csv/document';
 import { classifyBatch } from '../execute/classify';
@@ -159,7 +159,7 @@ export async function importCsv(
       continue;
     }
     const planned = planRow(record.row, parsed.sourceId, parsed.unit, record.fields);
-    const size = utf8Length(planned.entryJson);
+    const size = planned.entryBytes.length;
     if (size > settings.maxRequestBytes) {
       finish({
         row: record.row,
@@ -225,14 +225,8 @@ class RowParser {
     record: CsvRecord
   ): RowResult | { sourceId?: string; unit: WriteUnit } | { sourceId?: string; item: AggregateItem<unknown> } {
     const { row, fields } = record;
-    const failed = (message: string, column?: string, sourceId?: string): RowResult => ({
-      row,
-      sourceId,
-      state: 'failed',
-      errors: [{ row, column, sourceId, message }],
-    });
     if (record.malformed) {
-      return failed(record.malformed);
+      return failedRow(row, record.malformed);
     }
     if (fields.length !== this.header.length) {
       const idIndex = this.header.indexOf(this.table.idColumn);
@@ -241,29 +235,35 @@ class RowParser {
         fields.length > this.header.length
           ? 'a value containing the delimiter without quotes?'
           : 'a missing value, or a line break inside an unquoted value?';
-      return failed(
+      return failedRow(
+        row,
         `row has ${fields.length} fields but the header has ${this.header.length} (${hint})`,
         undefined,
         guessedId
       );
     }
+    // Hot path (runs per row): plain loops, no closures.
     const cells = new Map<string, string>();
+    let empty = true;
     for (const [name, index] of this.columns) {
-      cells.set(name, fields[index].trim());
+      const value = fields[index].trim();
+      empty &&= value === '';
+      cells.set(name, value);
     }
-    if ([...cells.values()].every((v) => v === '')) {
+    if (empty) {
       return { row, state: 'skipped', reason: 'every column is empty' };
     }
 
     const idColumn = this.table.idColumn;
     const sourceId = cells.get(idColumn) || undefined;
     if (sourceId) {
-      const first = this.seen.get(sourceId.toLowerCase());
+      const key = sourceId.toLowerCase();
+      const first = this.seen.get(key);
       if (first !== undefined) {
         const same = first.id === sourceId ? '' : ` as ${first.id} (ids that differ only in case are the same id to a FHIR server)`;
-        return failed(`duplicate ${idColumn} ${sourceId}: first seen at row ${first.row}${same}`, idColumn, sourceId);
+        return failedRow(row, `duplicate ${idColumn} ${sourceId}: first seen at row ${first.row}${same}`, idColumn, sourceId);
       }
-      this.seen.set(sourceId.toLowerCase(), { row, id: sourceId });
+      this.seen.set(key, { row, id: sourceId });
     }
 
     const reader = new RowReader(row, cells, sourceId);
@@ -276,9 +276,18 @@ class RowParser {
       return reader.ok ? { sourceId, unit } : rowFailure(reader);
     } catch (err) {
       // A table's own bug must not stop the file: the row fails with the reason.
-      return failed(`could not map the row (${this.file}, table ${this.table.name}): ${normalizeErrorString(err)}`, undefined, sourceId);
+      return failedRow(
+        row,
+        `could not map the row (${this.file}, table ${this.table.name}): ${normalizeErrorString(err)}`,
+        undefined,
+        sourceId
+      );
     }
   }
+}
+
+function failedRow(row: number, message: string, column?: string, sourceId?: string): RowResult {
+  return { row, sourceId, state: 'failed', errors: [{ row, column, sourceId, message }] };
 }
 
 function rowFailure(reader: RowReader): RowResult {
