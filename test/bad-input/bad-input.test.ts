@@ -901,7 +901,7 @@ describe('ids with URL-special characters and ids differing only in case', () =>
       expect(report).toMatchObject({ rows: 2, created: 1, failed: 1 });
       expect(report.errors[0]).toMatchObject({ row: 3, column: 'patient_id', sourceId: 'p001' });
       expect(report.errors[0].message).toBe(
-        'duplicate patient_id p001: first seen at row 2 as P001 (ids that differ only in case are the same id to a FHIR server)'
+        'duplicate patient_id p001: first seen at row 2 spelled differently (ids that differ only in case are the same id to a FHIR server)'
       );
     }
   );

@@ -15,6 +15,7 @@ import { defaultTables } from '../tables';
 import { RowReader } from '../tables/row-reader';
 import type { AggregateItem, AggregateTable, MappingContext, TableDefinition, WriteUnit } from '../tables/types';
 import type { FileShape } from './inspect';
+import { IdRegistry } from './id-registry';
 import { inspectCsv } from './inspect';
 
 export interface ImportProgress {
@@ -198,8 +199,8 @@ export async function importCsv(
 
 /** Turns a CSV record into a row plan, or a final (failed) result when the row is unusable. */
 class RowParser {
-  /** Source ids seen so far, by lower case: servers may match identifiers regardless of case. */
-  private readonly seen = new Map<string, { row: number; id: string }>();
+  /** Source ids seen so far, regardless of case: servers may match identifiers that way. */
+  private readonly seen = new IdRegistry();
   private readonly columns: [string, number][];
 
   constructor(
@@ -216,8 +217,8 @@ class RowParser {
   remember(record: CsvRecord): void {
     const index = this.header.indexOf(this.table.idColumn);
     const id = index >= 0 ? record.fields[index]?.trim() : undefined;
-    if (id && !this.seen.has(id.toLowerCase()) && record.fields.length === this.header.length) {
-      this.seen.set(id.toLowerCase(), { row: record.row, id });
+    if (id && record.fields.length === this.header.length) {
+      this.seen.add(id, record.row);
     }
   }
 
@@ -257,13 +258,12 @@ class RowParser {
     const idColumn = this.table.idColumn;
     const sourceId = cells.get(idColumn) || undefined;
     if (sourceId) {
-      const key = sourceId.toLowerCase();
-      const first = this.seen.get(key);
+      const first = this.seen.find(sourceId);
       if (first !== undefined) {
-        const same = first.id === sourceId ? '' : ` as ${first.id} (ids that differ only in case are the same id to a FHIR server)`;
+        const same = first.sameSpelling ? '' : ' spelled differently (ids that differ only in case are the same id to a FHIR server)';
         return failedRow(row, `duplicate ${idColumn} ${sourceId}: first seen at row ${first.row}${same}`, idColumn, sourceId);
       }
-      this.seen.set(key, { row, id: sourceId });
+      this.seen.add(sourceId, row);
     }
 
     const reader = new RowReader(row, cells, sourceId);

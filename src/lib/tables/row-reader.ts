@@ -72,7 +72,7 @@ export class RowReader {
       this.problem(column, `${column} ${problem}`);
       return undefined;
     }
-    if (options.notAfter && value > options.notAfter.toISOString().slice(0, 10)) {
+    if (options.notAfter && value > isoDay(options.notAfter)) {
       this.problem(column, `${column} is in the future`);
       return undefined;
     }
@@ -116,7 +116,7 @@ export class RowReader {
       }
       return undefined;
     }
-    const key = Object.keys(table).find((k) => k.toLowerCase() === value.toLowerCase());
+    const key = foldedKeys(table).get(value.toLowerCase());
     if (key === undefined) {
       const allowed = Object.keys(table);
       const list = allowed.length <= 12 ? `: one of ${allowed.join(', ')}` : '';
@@ -142,4 +142,27 @@ export function calendarDateProblem(value: string): string | undefined {
     return 'is before 1800 (a placeholder date?)';
   }
   return undefined;
+}
+
+// Per-row lookups stay cheap: a table's case-folded keys and a cut-off's day are worked out once.
+const foldedKeyCache = new WeakMap<object, Map<string, string>>();
+
+function foldedKeys(table: Readonly<Record<string, unknown>>): Map<string, string> {
+  let keys = foldedKeyCache.get(table);
+  if (!keys) {
+    keys = new Map(Object.keys(table).map((k) => [k.toLowerCase(), k]));
+    foldedKeyCache.set(table, keys);
+  }
+  return keys;
+}
+
+const dayCache = new WeakMap<Date, string>();
+
+function isoDay(date: Date): string {
+  let day = dayCache.get(date);
+  if (day === undefined) {
+    day = date.toISOString().slice(0, 10);
+    dayCache.set(date, day);
+  }
+  return day;
 }

@@ -1,0 +1,72 @@
+/**
+ * The batch-size sweep. Speed alone would pick the largest size; what decides a default is also
+ * the request body (the server refuses JSON over 1 MB) and the server's write quota, so each size
+ * gets all three.
+ */
+import { createLocalMedplum, csvFromText, defaultSettings, importCsv } from '../src/lib';
+import { encountersCsv } from '../test/helpers/generate';
+import { patientsText } from './generate';
+import { importLocal } from './measure';
+import { nullMedplum } from './null-medplum';
+import type { BatchSizeRow, Results } from './report';
+import { median, timed } from './stats';
+
+export const BATCH_SIZES = [50, 100, 250, 500, 1000];
+
+/** The server's default: 50,000 points a minute at 100 points a write. */
+const QUOTA_WRITES_PER_MINUTE = 500;
+
+export interface SweepSizes {
+  rows: number;
+  quotaRows: number;
+  encounterRows: number;
+  latencyMs: number;
+}
+
+export async function measureBatchSizes(sizes: SweepSizes, runs: number): Promise<Results['batchSizes']> {
+  const input = patientsText(sizes.rows, 11, 'S');
+  const quotaInput = patientsText(sizes.quotaRows, 13, 'Q');
+  // Encounters with notes (two resources in one nested transaction) are the widest built-in rows.
+  const encounterInput = encountersCsv(sizes.encounterRows, ['G0000001', 'G0000002']);
+  const table: BatchSizeRow[] = [];
+  for (const batchSize of BATCH_SIZES) {
+    const samples = await timed(`batch size ${batchSize}, ${sizes.latencyMs} ms`, runs, () =>
+      importLocal(input, sizes.rows, { latencyMs: sizes.latencyMs, batchSize })
+    );
+    table.push({
+      batchSize,
+      rowsPerSecond: median(samples.map((s) => s.rowsPerSecond)),
+      runs: samples.map((s) => s.rowsPerSecond),
+      requests: samples[0].requests ?? 0,
+      patientBodyBytes: await largestBody(input, batchSize),
+      encounterBodyBytes: await largestBody(encounterInput, batchSize),
+      quotaMinutes: await quotaMinutes(quotaInput, sizes.quotaRows, batchSize),
+    });
+  }
+  const fastest = table.reduce((a, b) => (b.rowsPerSecond > a.rowsPerSecond ? b : a)).batchSize;
+  return { rows: sizes.rows, latencyMs: sizes.latencyMs, quotaRows: sizes.quotaRows, fastest, table };
+}
+
+/** The largest request body the importer sends for this file at this batch size (null server). */
+async function largestBody(text: string, batchSize: number): Promise<number> {
+  const { medplum, stats } = nullMedplum();
+  await importCsv(medplum, csvFromText('bodies.csv', text), { settings: { ...defaultSettings(), batchSize } });
+  return stats.bodyBytesMax;
+}
+
+/** Simulated minutes to import under the write quota: the executor's sleeps advance a fake clock. */
+async function quotaMinutes(text: string, rows: number, batchSize: number): Promise<number> {
+  let clock = 0;
+  const medplum = createLocalMedplum({
+    maxRetries: 0,
+    faults: { writeQuotaPerMinute: QUOTA_WRITES_PER_MINUTE, now: () => clock },
+  });
+  const { report } = await importCsv(medplum, csvFromText('quota.csv', text), {
+    settings: { ...defaultSettings(), batchSize },
+    executor: { sleep: async (ms) => void (clock += ms) },
+  });
+  if (report.created !== rows) {
+    throw new Error(`quota run at batch size ${batchSize}: ${report.created} of ${rows} created`);
+  }
+  return clock / 60_000;
+}

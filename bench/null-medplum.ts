@@ -1,0 +1,96 @@
+/**
+ * A server that answers every batch instantly, so that a measurement sees only the importer's own
+ * work (parsing, mapping, bundling, classifying) and the JSON both ways.
+ */
+import { MedplumClient } from '@medplum/core';
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+
+export interface NullServerStats {
+  requests: number;
+  /** Request body sizes: what the real server's 1 MB JSON limit applies to. */
+  bodyBytesTotal: number;
+  bodyBytesMax: number;
+  /**
+   * Time spent inside the null server itself (parsing the request, building and serialising the
+   * answer). It runs in the importer's process, so it is subtracted for the importer's own share.
+   */
+  serverSeconds: number;
+}
+
+export interface NullMedplum {
+  medplum: MedplumClient;
+  stats: NullServerStats;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/fhir+json' };
+const utf8 = new TextDecoder();
+
+/** The request body as bytes, whichever form MedplumClient sent it in (string, bytes or Blob). */
+async function bodyBytes(body: BodyInit | null | undefined): Promise<Uint8Array> {
+  if (body === undefined || body === null) {
+    return new Uint8Array(0);
+  }
+  if (typeof body === 'string') {
+    return Buffer.from(body, 'utf8');
+  }
+  if (body instanceof Uint8Array) {
+    return body;
+  }
+  if (body instanceof ArrayBuffer) {
+    return new Uint8Array(body);
+  }
+  return new Uint8Array(await new Response(body).arrayBuffer());
+}
+
+/**
+ * The answer a server gives a batch in which everything is new: the probe (a nested transaction of
+ * GET searches) gets empty searchsets, every write 201 with the resource echoed with an id and a
+ * version. Ids come from a counter: cheaper than UUIDs, and the importer never looks inside them.
+ */
+export function batchAnswerer(): (request: Bundle) => Bundle {
+  let nextId = 0;
+  const answer = (entry: BundleEntry): BundleEntry => {
+    const resource = entry.resource;
+    if (resource?.resourceType === 'Bundle' && entry.request?.method === 'POST') {
+      return { response: { status: '200 OK' }, resource: nested(resource) };
+    }
+    if (entry.request?.method === 'GET') {
+      return { response: { status: '200 OK' }, resource: { resourceType: 'Bundle', type: 'searchset', entry: [] } };
+    }
+    const stored = resource ? ({ ...resource, id: `n${++nextId}`, meta: { versionId: '1' } } as Resource) : undefined;
+    return { response: { status: '201 Created' }, resource: stored };
+  };
+  const nested = (bundle: Bundle): Bundle => ({
+    resourceType: 'Bundle',
+    type: bundle.type === 'transaction' ? 'transaction-response' : 'batch-response',
+    entry: (bundle.entry ?? []).map(answer),
+  });
+  return nested;
+}
+
+/** A real MedplumClient over a fetch that answers at once: JSON out, JSON back, as over HTTP. */
+export function nullMedplum(): NullMedplum {
+  const stats: NullServerStats = { requests: 0, bodyBytesTotal: 0, bodyBytesMax: 0, serverSeconds: 0 };
+  const answer = batchAnswerer();
+  const fetch = async (_url: string, init: RequestInit = {}): Promise<Response> => {
+    const body = await bodyBytes(init.body); // not timed: reading a body is the transport's work
+    const start = performance.now();
+    try {
+      return respond(body);
+    } finally {
+      stats.serverSeconds += (performance.now() - start) / 1000;
+    }
+  };
+  const respond = (body: Uint8Array): Response => {
+    stats.requests++;
+    stats.bodyBytesTotal += body.length;
+    stats.bodyBytesMax = Math.max(stats.bodyBytesMax, body.length);
+    const request = JSON.parse(body.length ? utf8.decode(body) : '{}') as Bundle;
+    if (request.resourceType !== 'Bundle') {
+      return new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [] }), { status: 400, headers: JSON_HEADERS });
+    }
+    return new Response(JSON.stringify(answer(request)), { status: 200, headers: JSON_HEADERS });
+  };
+  const medplum = new MedplumClient({ baseUrl: 'https://null.example.com/', fetch, maxRetries: 0 });
+  return { medplum, stats };
+}

@@ -1,0 +1,286 @@
+/**
+ * `npm run bench`: measures the importer on this machine and writes bench/results.json and the
+ * README's Benchmark table. Exits 1 when a target is missed.
+ *
+ *   npm run bench                  full run (about 5 minutes on 2 cores)
+ *   npm run bench -- --runs=5      more runs per figure (default 3; parse only and peak memory: at least 5)
+ *   npm run bench -- --quick       tiny sizes, to check the harness; writes bench/tmp/results-quick.json only
+ *
+ * Sizes are chosen so that the slow variants (one request per row with 20 ms latency, the
+ * million-row memory run) fit the time budget; rates are per row, so they compare across sizes.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { DEFAULT_BATCH_SIZE } from '../src/lib/settings';
+import { ensurePatientsFile, patientsText } from './generate';
+import type { RunSample } from './measure';
+import { dryRun, importLocal, parseFile, parseText, perRowLocal, pipelineNull } from './measure';
+import { measurePeakRss } from './peak-rss';
+import { measureBatchSizes } from './batch-sizes';
+import type { Figure, Results, Target } from './report';
+import { markdownTables, summary, target, updateReadme } from './report';
+import { log, median, timed } from './stats';
+
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+
+interface Sizes {
+  parseRows: number;
+  pipelineRows: number;
+  localRows: number;
+  requestRows: number;
+  latencyPerRowRows: number;
+  rssRows: number;
+  sweepRows: number;
+  quotaRows: number;
+  encounterRows: number;
+}
+
+const FULL: Sizes = {
+  parseRows: 200_000,
+  pipelineRows: 100_000,
+  localRows: 20_000,
+  requestRows: 1_000,
+  latencyPerRowRows: 500,
+  rssRows: 1_000_000,
+  sweepRows: 6_000,
+  quotaRows: 3_000,
+  encounterRows: 5_000,
+};
+
+const QUICK: Sizes = {
+  parseRows: 5_000,
+  pipelineRows: 2_000,
+  localRows: 1_000,
+  requestRows: 1_000,
+  latencyPerRowRows: 20,
+  rssRows: 5_000,
+  sweepRows: 1_000,
+  quotaRows: 600,
+  encounterRows: 1_000,
+};
+
+const LATENCY_MS = 20;
+
+function flag(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  const found = process.argv.find((a) => a === `--${name}` || a.startsWith(prefix));
+  return found === undefined ? undefined : found.startsWith(prefix) ? found.slice(prefix.length) : '';
+}
+
+function rateFigure(label: string, samples: RunSample[], note?: string): Figure {
+  const runs = samples.map((s) => s.rowsPerSecond);
+  return { label, value: median(runs), unit: 'rows/s', runs, rows: samples[0]?.rows, note };
+}
+
+function fmtRows(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+async function main(): Promise<number> {
+  const quick = flag('quick') !== undefined;
+  const sizes = quick ? QUICK : FULL;
+  const runs = Math.max(1, Number(flag('runs') ?? 3));
+  const parseRuns = Math.max(runs, 5);
+  const rssRuns = quick ? 1 : Math.max(runs, 5);
+  const began = performance.now();
+  const loadAtStart = loadavg()[0];
+  const sourceAtStart = gitState();
+  const hashAtStart = await srcHash();
+  const figures: Record<string, Figure> = {};
+  const diagnostics: Record<string, Figure> = {};
+
+  log(`generating inputs (${quick ? 'quick' : 'full'} sizes)`);
+  const parseTextInput = patientsText(sizes.parseRows);
+  const pipelineInput = patientsText(sizes.pipelineRows);
+  const localInput = patientsText(sizes.localRows);
+  const parseFilePath = here(`tmp/patients-${sizes.parseRows}.csv`);
+  const rssPath = here(`tmp/patients-${sizes.rssRows}.csv`);
+  await ensurePatientsFile(parseFilePath, sizes.parseRows);
+  await ensurePatientsFile(rssPath, sizes.rssRows);
+
+  // 1. Parse only.
+  const parseSamples = await timed('parse (text)', parseRuns, () => parseText(parseTextInput, sizes.parseRows), () =>
+    parseText(parseTextInput, sizes.parseRows)
+  );
+  figures.parseText = rateFigure(`Parse only, in memory (csvFromText), ${fmtRows(sizes.parseRows)} rows`, parseSamples);
+  const parseFileSamples = await timed('parse (file)', parseRuns, () => parseFile(parseFilePath, sizes.parseRows), () =>
+    parseFile(parseFilePath, sizes.parseRows)
+  );
+  figures.parseFile = rateFigure(`Parse only, streamed from disk (csvFromFile), ${fmtRows(sizes.parseRows)} rows`, parseFileSamples);
+
+  // 2. The whole pipeline into the null server, and where its time goes.
+  const warmPipeline = patientsText(Math.min(20_000, sizes.pipelineRows));
+  const warmRows = Math.min(20_000, sizes.pipelineRows);
+  const pipelineSamples = await timed('pipeline (null server)', runs, () => pipelineNull(pipelineInput, sizes.pipelineRows), () =>
+    pipelineNull(warmPipeline, warmRows)
+  );
+  figures.pipeline = rateFigure(
+    `Whole pipeline (importCsv) into a null server, ${fmtRows(sizes.pipelineRows)} rows`,
+    pipelineSamples,
+    'structure check, validation, mapping, batching, JSON both ways, classification; the server answers at once'
+  );
+  diagnostics.dryRun = rateFigure(
+    'parse + structure check + validate + map + serialise each row (dry run)',
+    await timed('dry run', runs, () => dryRun(pipelineInput, sizes.pipelineRows), () => dryRun(warmPipeline, warmRows))
+  );
+  diagnostics.importerShare = rateFigure(
+    '… + batches sent, answers read and classified, the null server\'s own time left out',
+    pipelineSamples.map((s) => ({ ...s, rowsPerSecond: s.rows / (s.seconds - (s.serverSeconds ?? 0)) }))
+  );
+  diagnostics.overJson = { ...figures.pipeline, label: '… + the null server answering in the same process (the pipeline figure)' };
+
+  // 3 and 4. Into the local Medplum: batches vs one upsert per row.
+  const warmLocal = patientsText(1_000, 7, 'W');
+  const localSamples = await timed('local import', runs, () => importLocal(localInput, sizes.localRows), () =>
+    importLocal(warmLocal, 1_000)
+  );
+  figures.local = rateFigure(`End to end into the local Medplum, ${fmtRows(sizes.localRows)} rows`, localSamples);
+  const perRowSamples = await timed('local per-row upsert', runs, () => perRowLocal(localInput, sizes.localRows), () =>
+    perRowLocal(warmLocal, 1_000)
+  );
+  figures.perRow = rateFigure(`One upsertResource per row into the local Medplum, ${fmtRows(sizes.localRows)} rows`, perRowSamples);
+  figures.speedup = ratioFigure('Importer speed-up over one upsert per row, no latency', localSamples, perRowSamples);
+
+  // 5. Requests per 1,000 independent rows.
+  const requestInput = patientsText(sizes.requestRows, 3, 'R');
+  const perThousand = (s: RunSample): number => ((s.requests ?? NaN) * 1000) / s.rows;
+  const ourRequests = await timed('requests (importer)', runs, () => importLocal(requestInput, sizes.requestRows));
+  const rowRequests = await timed('requests (per row)', runs, () => perRowLocal(requestInput, sizes.requestRows));
+  figures.requestsImporter = countFigure(`Requests per 1,000 rows, importer (batch size ${DEFAULT_BATCH_SIZE})`, ourRequests.map(perThousand));
+  figures.requestsPerRow = countFigure('Requests per 1,000 rows, one upsert per row', rowRequests.map(perThousand));
+
+  // 6. With a simulated 20 ms round trip per request.
+  const latencyPerRowInput = patientsText(sizes.latencyPerRowRows, 5, 'L');
+  const latencyOurs = await timed(`local import, ${LATENCY_MS} ms`, runs, () =>
+    importLocal(localInput, sizes.localRows, { latencyMs: LATENCY_MS })
+  );
+  const latencyRows = await timed(`per-row upsert, ${LATENCY_MS} ms`, runs, () =>
+    perRowLocal(latencyPerRowInput, sizes.latencyPerRowRows, { latencyMs: LATENCY_MS })
+  );
+  figures.latencyImporter = rateFigure(`With ${LATENCY_MS} ms per request: importer, ${fmtRows(sizes.localRows)} rows`, latencyOurs);
+  figures.latencyPerRow = rateFigure(
+    `With ${LATENCY_MS} ms per request: one upsert per row, ${fmtRows(sizes.latencyPerRowRows)} rows`,
+    latencyRows
+  );
+  figures.latencySpeedup = ratioFigure(`With ${LATENCY_MS} ms per request: importer speed-up`, latencyOurs, latencyRows);
+
+  // 7. Peak memory, a million rows from disk, one child process per run.
+  const rss: number[] = [];
+  const baselines: number[] = [];
+  for (let i = 0; i < rssRuns; i++) {
+    const result = await measurePeakRss(rssPath);
+    if (result.rows !== sizes.rssRows) {
+      throw new Error(`peak RSS run imported ${result.rows} rows, expected ${sizes.rssRows}`);
+    }
+    rss.push(Math.max(result.maxRss, result.sampledPeakRss) / 1e6);
+    baselines.push(result.baselineRss / 1e6);
+    log(`peak RSS: run ${i + 1}/${rssRuns}: ${Math.round(rss[i])} MB in ${result.seconds.toFixed(1)} s (${Math.round(result.rows / result.seconds).toLocaleString('en-US')} rows/s)`);
+  }
+  figures.peakRss = {
+    label: `Peak RSS importing a ${fmtRows(sizes.rssRows)}-row file from disk into the null server`,
+    value: median(rss),
+    unit: 'MB',
+    runs: rss,
+    rows: sizes.rssRows,
+    note: `MB = 10^6 bytes; max of getrusage ru_maxrss and 100 ms samples; RSS before the import: ${Math.round(median(baselines))} MB (Node, tsx, libraries)`,
+  };
+
+  // 8. Batch sizes.
+  const batchSizes = await measureBatchSizes(
+    { rows: sizes.sweepRows, quotaRows: sizes.quotaRows, encounterRows: sizes.encounterRows, latencyMs: LATENCY_MS },
+    runs
+  );
+
+  const targets: Record<string, Target> = {
+    pipelineVsParse: target('pipeline', 'half the parse-only rate', figures.pipeline.value, '>=', figures.parseText.value / 2),
+    requestsPer1000: target(
+      'requestsImporter',
+      `ceil(1000 / ${DEFAULT_BATCH_SIZE}) + 1`,
+      figures.requestsImporter.value,
+      '<=',
+      Math.ceil(1000 / DEFAULT_BATCH_SIZE) + 1
+    ),
+    latencySpeedup: target('latencySpeedup', '', figures.latencySpeedup.value, '>=', 50),
+    peakRss: target('peakRss', '', figures.peakRss.value, '<', 300),
+  };
+  const results: Results = {
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      memoryGB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      loadAverage: { start: loadAtStart, end: loadavg()[0] },
+    },
+    date: new Date().toISOString(),
+    source: { ...sourceAtStart, changedDuringRun: (await srcHash()) !== hashAtStart },
+    runs: { timed: runs, parseOnly: parseRuns, peakRss: rssRuns, warmUp: 'one untimed warm-up run per timed measurement' },
+    durationSeconds: (performance.now() - began) / 1000,
+    figures,
+    diagnostics,
+    batchSizes,
+    targets: { ...targets, met: Object.values(targets).every((t) => t.met) },
+  };
+
+  const tables = markdownTables(results);
+  if (quick) {
+    await mkdir(here('tmp'), { recursive: true });
+    await writeFile(here('tmp/results-quick.json'), JSON.stringify(results, null, 2) + '\n');
+  } else {
+    await writeFile(here('results.json'), JSON.stringify(results, null, 2) + '\n');
+    const updated = await updateReadme(here('../README.md'), tables);
+    log(updated ? 'README.md Benchmark table updated' : 'README.md has no bench markers: table not written there');
+  }
+  process.stdout.write(summary(results) + '\n');
+  return results.targets.met ? 0 : 1;
+}
+
+/** Which engine was measured: HEAD and uncommitted changes in src/ ('unknown' outside a git checkout). */
+function gitState(): Omit<Results['source'], 'changedDuringRun'> {
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, { cwd: here('..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git('rev-parse', 'HEAD'), srcModified: git('status', '--porcelain', '--', 'src').length > 0 };
+  } catch {
+    return { commit: 'unknown', srcModified: false };
+  }
+}
+
+/** A hash of every file under src/, to notice an engine edited while the benchmark ran. */
+async function srcHash(): Promise<string> {
+  const root = here('../src');
+  const files = (await readdir(root, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+  const hash = createHash('sha256');
+  for (const file of files) {
+    hash.update(file).update(await readFile(file));
+  }
+  return hash.digest('hex');
+}
+
+function countFigure(label: string, runs: number[]): Figure {
+  return { label, value: median(runs), unit: 'requests', runs };
+}
+
+/** A speed-up: the ratio of the medians; `runs` holds the run-by-run ratios. */
+function ratioFigure(label: string, ours: RunSample[], theirs: RunSample[]): Figure {
+  const rate = (s: RunSample[]): number => median(s.map((x) => x.rowsPerSecond));
+  const runs = ours.map((s, i) => s.rowsPerSecond / (theirs[i]?.rowsPerSecond ?? NaN));
+  return { label, value: rate(ours) / rate(theirs), unit: 'x', runs };
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 2;
+  }
+);

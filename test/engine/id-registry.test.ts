@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { IdRegistry } from '../../src/lib/engine/id-registry';
+
+describe('IdRegistry', () => {
+  it('finds repeats regardless of case, keeps the first row, and tells a different spelling', () => {
+    const ids = new IdRegistry();
+    expect(ids.find('P001')).toBeUndefined();
+    ids.add('P001', 2);
+    ids.add('P001', 9);
+    expect(ids.find('P001')).toEqual({ row: 2, sameSpelling: true });
+    expect(ids.find('p001')).toEqual({ row: 2, sameSpelling: false });
+    expect(ids.find('P002')).toBeUndefined();
+  });
+
+  it('holds 300,000 ids through many resizes without false repeats', () => {
+    const ids = new IdRegistry();
+    for (let i = 0; i < 300_000; i++) {
+      ids.add(`G${i.toString().padStart(7, '0')}`, i + 2);
+    }
+    let found = 0;
+    for (let i = 0; i < 300_000; i++) {
+      found += ids.find(`G${i.toString().padStart(7, '0')}`)?.row === i + 2 ? 1 : 0;
+    }
+    expect(found).toBe(300_000);
+    let falseRepeats = 0;
+    for (let i = 300_000; i < 600_000; i++) {
+      falseRepeats += ids.find(`G${i.toString().padStart(7, '0')}`) ? 1 : 0;
+    }
+    expect(falseRepeats).toBe(0);
+  });
+});
