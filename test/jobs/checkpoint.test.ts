@@ -33,7 +33,7 @@ describe('checkpointed imports', () => {
       await runBot(medplum, cronBot, { TIME_BUDGET_SECONDS: '5' });
       task = importTasks(medplum)[0];
       progress.push(task.businessStatus?.text ?? '');
-    } while (task.status !== 'completed' && runs < 60);
+    } while (task.status !== 'completed' && runs < 150);
 
     expect(task.status).toBe('completed');
     expect(runs).toBeGreaterThan(2);
