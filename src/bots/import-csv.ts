@@ -1,5 +1,5 @@
 import type { BotEvent, MedplumClient } from '@medplum/core';
-import type { Bot, DocumentReference } from '@medplum/fhirtypes';
+import type { Bot, DocumentReference, Reference } from '@medplum/fhirtypes';
 // Engine modules are imported directly, not through src/lib/index.ts, which also exports the
 // local Medplum (MockClient, fhir-router): those must not end up in a deployed bot.
 import { importCsv } from '../lib/engine/import-csv';
@@ -30,7 +30,8 @@ export async function handler(
 ): Promise<ImportReport | UploadEventResult | ScheduledRunResult> {
   const input = event.input as { resourceType?: string } | undefined;
   if (input?.resourceType === 'DocumentReference' || input?.resourceType === 'Bot') {
-    const budgetMs = timeBudgetMs(event.secrets ?? {}, input.resourceType === 'Bot' ? (input as Bot) : undefined);
+    const bot = input.resourceType === 'Bot' ? (input as Bot) : await readOwnBot(medplum, event);
+    const budgetMs = timeBudgetMs(event.secrets ?? {}, bot);
     const options: SchedulerOptions = {
       settings: resolveSettings({}, event.secrets ?? {}),
       budgetMs,
@@ -60,4 +61,13 @@ export async function handler(
       `${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed, ${report.skipped} skipped`
   );
   return report;
+}
+
+/** The bot's own resource, for its timeout; a subscription event carries only a reference to it. */
+async function readOwnBot(medplum: MedplumClient, event: BotEvent): Promise<Bot | undefined> {
+  try {
+    return event.bot?.reference ? await medplum.readReference<Bot>(event.bot as Reference<Bot>) : undefined;
+  } catch {
+    return undefined; // no read access or no such bot: the default timeout applies
+  }
 }
