@@ -51,6 +51,12 @@ export interface ExecutorStats {
 
 const RETRYABLE_STATUS = new Set([0, 500, 502, 503, 504]);
 
+/** Tries used so far for one batch or one read. */
+interface Attempts {
+  failed: number;
+  rateLimitWaits: number;
+}
+
 /**
  * Sends batches and owns every retry decision:
  * - paces itself from the server's RateLimit header, sending only as many rows as the remaining
@@ -82,9 +88,8 @@ export class BatchExecutor {
     const versionsBefore = new Map<string, string>();
     let probed = true;
     let pending = rows.map((_, i) => i);
-    let failedAttempts = 0;
-    let rateLimitWaits = 0;
-    const retry = this.options.retry;
+    const attempts: Attempts = { failed: 0, rateLimitWaits: 0 };
+    const gaveUpWaiting = 'rate limit: gave up waiting for the server quota';
 
     const failPending = (status: number, message: string): void => {
       for (const i of pending) {
@@ -109,22 +114,13 @@ export class BatchExecutor {
         });
       } catch (err) {
         const status = statusOf(err);
-        if (status === 429) {
-          if (++rateLimitWaits > retry.maxRateLimitWaits) {
-            failPending(429, 'rate limit: gave up waiting for the server quota');
-            break;
-          }
-          await this.waitForRateLimitReset(rateLimitWaits);
-          continue;
-        }
-        if (status !== undefined && RETRYABLE_STATUS.has(status) && ++failedAttempts < retry.maxAttempts) {
-          await this.backoff(failedAttempts, `batch of ${sending.length} rows: ${describeStatus(status)}`);
-          continue;
-        }
         if (status === undefined) {
           throw err; // not an answer from the server: a bug, not a row problem
         }
-        failPending(status, normalizeErrorString(err));
+        if (await this.waitToRetry(status, attempts, `batch of ${sending.length} rows`)) {
+          continue;
+        }
+        failPending(status, status === 429 ? gaveUpWaiting : normalizeErrorString(err));
         break;
       }
 
@@ -142,7 +138,7 @@ export class BatchExecutor {
         if (status === 429) {
           sawRateLimit = true;
           stillPending.push(rowIndex);
-        } else if (RETRYABLE_STATUS.has(status) && failedAttempts + 1 < retry.maxAttempts) {
+        } else if (RETRYABLE_STATUS.has(status) && attempts.failed + 1 < this.options.retry.maxAttempts) {
           sawServerError = true;
           stillPending.push(rowIndex);
         } else if (!entry) {
@@ -152,15 +148,13 @@ export class BatchExecutor {
         }
       });
       pending = [...stillPending, ...later];
-      if (sawRateLimit) {
-        if (++rateLimitWaits > retry.maxRateLimitWaits) {
-          failPending(429, 'rate limit: gave up waiting for the server quota');
-          break;
-        }
-        await this.waitForRateLimitReset(rateLimitWaits);
-      } else if (sawServerError) {
-        failedAttempts++;
-        await this.backoff(failedAttempts, `${stillPending.length} entries answered with server errors`);
+      if (sawRateLimit && !(await this.waitToRetry(429, attempts, `${stillPending.length} entries`))) {
+        failPending(429, gaveUpWaiting);
+        break;
+      }
+      if (!sawRateLimit && sawServerError) {
+        // Entries were kept pending only while attempts remain, so this always waits.
+        await this.waitToRetry(500, attempts, `${stillPending.length} entries answered with server errors`);
       }
     }
     return { results: results as EntryResult[], versionsBefore, probed };
@@ -171,23 +165,38 @@ export class BatchExecutor {
    * waits out 429s, backs off on 5xx and network failures, rethrows anything else.
    */
   async retrying<T>(what: string, read: () => Promise<T>): Promise<T> {
-    let failedAttempts = 0;
-    let rateLimitWaits = 0;
+    const attempts: Attempts = { failed: 0, rateLimitWaits: 0 };
     for (;;) {
       try {
         this.stats.requests++;
         return await read();
       } catch (err) {
-        const status = statusOf(err);
-        if (status === 429 && ++rateLimitWaits <= this.options.retry.maxRateLimitWaits) {
-          await this.waitForRateLimitReset(rateLimitWaits);
-        } else if (status !== undefined && RETRYABLE_STATUS.has(status) && ++failedAttempts < this.options.retry.maxAttempts) {
-          await this.backoff(failedAttempts, `${what}: ${describeStatus(status)}`);
-        } else {
+        if (!(await this.waitToRetry(statusOf(err), attempts, what))) {
           throw err;
         }
       }
     }
+  }
+
+  /**
+   * The retry policy, for writes and reads alike: after a 429, wait for the quota's reset; after a
+   * 5xx or a network failure, back off. Returns false, without waiting, when the status is not
+   * retryable or the tries are used up.
+   */
+  private async waitToRetry(status: number | undefined, attempts: Attempts, what: string): Promise<boolean> {
+    const retry = this.options.retry;
+    if (status === 429) {
+      if (++attempts.rateLimitWaits > retry.maxRateLimitWaits) {
+        return false;
+      }
+      await this.waitForRateLimitReset(attempts.rateLimitWaits);
+      return true;
+    }
+    if (status !== undefined && RETRYABLE_STATUS.has(status) && ++attempts.failed < retry.maxAttempts) {
+      await this.backoff(attempts.failed, `${what}: ${describeStatus(status)}`);
+      return true;
+    }
+    return false;
   }
 
   /** How many of the pending rows the remaining quota allows now; waits for a reset when none. */
