@@ -25,13 +25,18 @@ export function searchValue(value: string): string {
 const URL_SPECIAL = /[%&#+]/;
 const URL_SPECIAL_ALL = /[%&#+]/g;
 
+/** An identifier as a token search value, `system|value`, escaped for a URL. */
+export function identifierToken(system: string, value: string): string {
+  return `${searchValue(system)}|${searchValue(value)}`;
+}
+
 /** The key a write is matched on: `Type|system|value`. */
 export function writeKey(write: ResourceWrite): string {
   return `${write.resource.resourceType}|${write.match.system}|${write.match.value}`;
 }
 
 export function conditionalUrl(write: ResourceWrite): string {
-  return `${write.resource.resourceType}?identifier=${searchValue(write.match.system)}|${searchValue(write.match.value)}`;
+  return `${write.resource.resourceType}?identifier=${identifierToken(write.match.system, write.match.value)}`;
 }
 
 function putEntry(write: ResourceWrite): BundleEntry {
@@ -101,7 +106,7 @@ export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined
 export function planRow(row: number, sourceId: string | undefined, unit: WriteUnit, fields?: string[]): PlannedRow {
   const probeTokens = unitWrites(unit).map((w): [string, string] => [
     w.resource.resourceType,
-    `${searchValue(w.match.system)}|${searchValue(w.match.value)}`,
+    identifierToken(w.match.system, w.match.value),
   ]);
   return { row, sourceId, unit, fields, entryBytes: utf8.encode(JSON.stringify(unitEntry(unit))), probeTokens };
 }

@@ -202,6 +202,8 @@ class RowParser {
   /** Source ids seen so far, regardless of case: servers may match identifiers that way. */
   private readonly seen = new IdRegistry();
   private readonly columns: [string, number][];
+  /** Where the id column is in each record; -1 when the header lacks it. */
+  private readonly idIndex: number;
 
   constructor(
     private readonly file: string,
@@ -211,12 +213,12 @@ class RowParser {
   ) {
     const known = new Set(table.columns.map((c) => c.name));
     this.columns = header.map((name, i): [string, number] => [name, i]).filter(([name]) => known.has(name));
+    this.idIndex = header.indexOf(table.idColumn);
   }
 
   /** Registers the source id of a row imported by an earlier run (resuming). */
   remember(record: CsvRecord): void {
-    const index = this.header.indexOf(this.table.idColumn);
-    const id = index >= 0 ? record.fields[index]?.trim() : undefined;
+    const id = this.idIndex >= 0 ? record.fields[this.idIndex]?.trim() : undefined;
     if (id && record.fields.length === this.header.length) {
       this.seen.add(id, record.row);
     }
@@ -230,8 +232,8 @@ class RowParser {
       return failedRow(row, record.malformed);
     }
     if (fields.length !== this.header.length) {
-      const idIndex = this.header.indexOf(this.table.idColumn);
-      const guessedId = fields.length > idIndex && idIndex >= 0 ? fields[idIndex].trim() || undefined : undefined;
+      const guessedId =
+        this.idIndex >= 0 && fields.length > this.idIndex ? fields[this.idIndex].trim() || undefined : undefined;
       const hint =
         fields.length > this.header.length
           ? 'a value containing the delimiter without quotes?'
