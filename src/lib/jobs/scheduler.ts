@@ -12,14 +12,14 @@ import type { TableDefinition } from '../tables/types';
 import type { Upload } from './task-ledger';
 import {
   findOrCreateTask,
+  findTask,
   isClaimable,
   isFinished,
   listImportTasks,
   taskTable,
-  updateTaskIfUnchanged,
+  updateTaskUnlessTaken,
   uploadKey,
   uploadOf,
-  LostClaimError,
 } from './task-ledger';
 import type { JobOptions, UploadJobResult } from './upload-job';
 import { runUploadJob } from './upload-job';
@@ -80,18 +80,12 @@ function blockingParents(table: TableDefinition, tasks: readonly Task[], self: T
 
 /** Records a file that cannot be imported at all on its Task. */
 async function failTask(medplum: MedplumClient, task: Task, upload: Upload, problem: string): Promise<UploadJobResult> {
-  try {
-    await updateTaskIfUnchanged(medplum, task, {
-      status: 'failed',
-      businessStatus: 'not imported',
-      statusReason: problem,
-      error: problem,
-    });
-  } catch (err) {
-    if (!(err instanceof LostClaimError)) {
-      throw err;
-    }
-  }
+  await updateTaskUnlessTaken(medplum, task, {
+    status: 'failed',
+    businessStatus: 'not imported',
+    statusReason: problem,
+    error: problem,
+  });
   return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'failed', message: problem };
 }
 
@@ -99,11 +93,7 @@ async function failTask(medplum: MedplumClient, task: Task, upload: Upload, prob
 async function markWaiting(medplum: MedplumClient, task: Task, parents: string[]): Promise<void> {
   const text = `waiting for ${parents.join(', ')} to be imported first`;
   if (task.businessStatus?.text !== text) {
-    await updateTaskIfUnchanged(medplum, task, { status: 'requested', businessStatus: text }).catch((err) => {
-      if (!(err instanceof LostClaimError)) {
-        throw err;
-      }
-    });
+    await updateTaskUnlessTaken(medplum, task, { status: 'requested', businessStatus: text });
   }
 }
 
@@ -128,6 +118,17 @@ async function runOne(
   return runUploadJob(medplum, task, prepared.doc, prepared.shape, { ...options, deadline });
 }
 
+/** The answer for an upload whose Task is finished or claimed by a live invocation; undefined when it is ours to run. */
+function settled(task: Task, upload: Upload): UploadJobResult | undefined {
+  if (isFinished(task)) {
+    return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'already-done', message: `already ${task.status}` };
+  }
+  if (!isClaimable(task, Date.now())) {
+    return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'busy', message: 'another invocation is importing it' };
+  }
+  return undefined;
+}
+
 /**
  * A Subscription fired for a DocumentReference (create or update): import its CSV under its Task,
  * once. Another invocation for the same upload finds the Task claimed or done and stops.
@@ -143,13 +144,18 @@ export async function handleUploadEvent(
   if (!upload) {
     return { outcome: 'ignored', message: `DocumentReference/${documentReference.id} has no CSV attachment with a URL (yet)` };
   }
-  const prepared = await prepare(medplum, upload, tables);
-  const task = await findOrCreateTask(medplum, upload, prepared.shape?.table.name);
-  if (isFinished(task)) {
-    return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'already-done', message: `already ${task.status}` };
+  // A repeated event for an upload that is done or in hand is answered without downloading it.
+  const existing = await findTask(medplum, upload);
+  const settledEarly = existing && settled(existing, upload);
+  if (settledEarly) {
+    return settledEarly;
   }
-  if (!isClaimable(task, Date.now())) {
-    return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'busy', message: 'another invocation is importing it' };
+  const prepared = await prepare(medplum, upload, tables);
+  const task = existing ?? (await findOrCreateTask(medplum, upload, prepared.shape?.table.name));
+  // Another invocation may have created and claimed the Task while this one downloaded the file.
+  const settledNow = settled(task, upload);
+  if (settledNow) {
+    return settledNow;
   }
   const tasks = await listImportTasks(medplum);
   return runOne(medplum, task, upload, prepared, tasks, options, deadline);
@@ -180,13 +186,13 @@ export async function runScheduled(medplum: MedplumClient, options: SchedulerOpt
     }
   }
 
-  // Uploads nobody has seen yet get their Task (and their table, from the header).
-  const prepared = new Map<string, PreparedUpload>();
+  // Uploads nobody has seen yet get their Task (and their table, from the header). The parsed
+  // files are not kept: holding every new upload in memory until its turn does not scale, so a
+  // job downloads its file again when it runs.
   for (const [key, upload] of uploads) {
     if (!byKey.has(key)) {
       try {
         const ready = await prepare(medplum, upload, tables);
-        prepared.set(key, ready);
         const task = await findOrCreateTask(medplum, upload, ready.shape?.table.name);
         byKey.set(key, task);
       } catch (err) {
@@ -209,7 +215,7 @@ export async function runScheduled(medplum: MedplumClient, options: SchedulerOpt
     const key = uploadKey(task) as string;
     const upload = uploads.get(key) as Upload;
     try {
-      const ready = prepared.get(key) ?? (await prepare(medplum, upload, tables));
+      const ready = await prepare(medplum, upload, tables);
       const job = await runOne(medplum, task, upload, ready, tasks, options, deadline);
       jobs.push(job);
       log(`${job.file}: ${job.outcome}${job.message ? ` (${job.message})` : ''}`);
@@ -221,7 +227,5 @@ export async function runScheduled(medplum: MedplumClient, options: SchedulerOpt
       jobs.push({ task: `Task/${task.id}`, file: upload.fileName, outcome: 'interrupted', message: normalizeErrorString(err) });
     }
   }
-  const finished = new Set(jobs.filter((j) => j.outcome === 'completed' || j.outcome === 'failed').map((j) => j.task));
-  const pending = tasks.filter((t) => !isFinished(t) && !finished.has(`Task/${t.id}`)).length;
-  return { jobs, pending };
+  return { jobs, pending: tasks.filter((t) => !isFinished(t)).length };
 }

@@ -61,6 +61,11 @@ function stableHash(text: string): string {
   return (hash >>> 0).toString(16);
 }
 
+/** The Task of an upload, if it has one. */
+export async function findTask(medplum: MedplumClient, upload: Upload): Promise<Task | undefined> {
+  return medplum.searchOne('Task', { identifier: `${JOB.uploadIdentifierSystem}|${upload.key}` }, { cache: 'no-cache' });
+}
+
 /** The Task of an upload, created once however many invocations race for it (conditional create). */
 export async function findOrCreateTask(medplum: MedplumClient, upload: Upload, table: string | undefined): Promise<Task> {
   const now = new Date().toISOString();
@@ -228,5 +233,16 @@ export async function updateTaskIfUnchanged(medplum: MedplumClient, task: Task, 
       throw new LostClaimError(`Task/${task.id}`);
     }
     throw err;
+  }
+}
+
+/** As updateTaskIfUnchanged, for changes that need not happen if another invocation took the Task. */
+export async function updateTaskUnlessTaken(medplum: MedplumClient, task: Task, change: TaskChange): Promise<void> {
+  try {
+    await updateTaskIfUnchanged(medplum, task, change);
+  } catch (err) {
+    if (!(err instanceof LostClaimError)) {
+      throw err;
+    }
   }
 }
