@@ -1,10 +1,10 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import type { StandInServer } from '../helpers/stand-in-server';
+import { fakeAccessToken, readBody, startStandInServer } from '../helpers/stand-in-server';
 import { deployBots } from '../../src/setup/deploy';
 
 /**
@@ -27,15 +27,10 @@ interface Recorded {
   body: string;
 }
 
-function fakeJwt(): string {
-  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  return [part({ alg: 'none', typ: 'JWT' }), part({ login_id: 'login-1', cid: CLIENT_ID, client_id: CLIENT_ID, sub: CLIENT_ID, iat: now, exp: now + 3600 }), 'sig'].join('.');
-}
 
-const TOKEN = fakeJwt();
+const TOKEN = fakeAccessToken(CLIENT_ID);
 
-let server: Server;
+let server: StandInServer;
 let baseUrl: string;
 let requests: Recorded[] = [];
 let bot: Record<string, unknown>;
@@ -46,17 +41,14 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) {
-    chunks.push(chunk as Buffer);
-  }
+  const body = await readBody(req);
   const url = new URL(req.url ?? '/', baseUrl);
   const record: Recorded = {
     method: req.method ?? 'GET',
     path: url.pathname + url.search,
     authorization: req.headers.authorization,
     contentType: req.headers['content-type'],
-    body: Buffer.concat(chunks).toString('utf8'),
+    body: body.toString('utf8'),
   };
   requests.push(record);
   const route = `${record.method} ${url.pathname}`;
@@ -119,16 +111,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 }
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => send(res, 500, { error: String(err) }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  server = await startStandInServer(handle);
+  baseUrl = server.url;
 });
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 afterEach(() => {
   vi.unstubAllEnvs();

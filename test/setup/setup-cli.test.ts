@@ -1,12 +1,12 @@
 import type { WithId } from '@medplum/core';
 import type { Bot, Project } from '@medplum/fhirtypes';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import type { StandInServer } from '../helpers/stand-in-server';
+import { fakeAccessToken, readBody, startStandInServer } from '../helpers/stand-in-server';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import { main } from '../../src/setup/setup';
@@ -21,24 +21,15 @@ import { main } from '../../src/setup/setup';
 const CLIENT_ID = 'setup-test-client';
 const CLIENT_SECRET = 'setup-test-secret';
 
-function fakeJwt(): string {
-  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  return [part({ alg: 'none' }), part({ login_id: 'login-1', cid: CLIENT_ID, sub: CLIENT_ID, exp: now + 3600 }), 'sig'].join('.');
-}
 
-const TOKEN = fakeJwt();
-let server: Server;
+const TOKEN = fakeAccessToken(CLIENT_ID);
+let server: StandInServer;
 let baseUrl: string;
 let local: LocalMedplum;
 let project: WithId<Project>;
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) {
-    chunks.push(chunk as Buffer);
-  }
-  const body = Buffer.concat(chunks);
+  const body = await readBody(req);
   const path = (req.url ?? '/').slice(1);
   const json = (status: number, value: unknown): void => {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -80,19 +71,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 }
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      res.writeHead(500);
-      res.end(String(err));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  server = await startStandInServer(handle);
+  baseUrl = server.url;
 });
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 afterEach(() => {
   vi.unstubAllEnvs();
