@@ -12,8 +12,19 @@ describe('IdRegistry', () => {
     expect(ids.find('P002')).toBeUndefined();
   });
 
-  it('holds 300,000 ids through many resizes without false repeats', () => {
-    const ids = new IdRegistry();
+  it('claims an id once: new the first time, then the first row whatever the spelling', () => {
+    const ids = new IdRegistry(3);
+    expect(ids.claim('P001', 2)).toBeUndefined();
+    expect(ids.claim('P001', 5)).toEqual({ row: 2, sameSpelling: true });
+    expect(ids.claim('p001', 6)).toEqual({ row: 2, sameSpelling: false });
+    expect(ids.claim('P002', 7)).toBeUndefined();
+  });
+
+  it.each([
+    ['grown from the default size', 0],
+    ['sized up front', 300_000],
+  ])('holds 300,000 ids without false repeats (%s)', (_label, expected) => {
+    const ids = new IdRegistry(expected);
     for (let i = 0; i < 300_000; i++) {
       ids.add(`G${i.toString().padStart(7, '0')}`, i + 2);
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RowReader } from '../../src/lib/tables/row-reader';
 
-const reader = (cells: Record<string, string>): RowReader => new RowReader(7, new Map(Object.entries(cells)), 'X1');
+const reader = (cells: Record<string, string>): RowReader => RowReader.ofCells(7, cells, 'X1');
 
 describe('RowReader', () => {
   it('accepts real dates and rejects impossible, malformed and future ones without echoing the value', () => {

@@ -6,25 +6,42 @@
  * hashes with a chance around 1 in 10^10 at a million rows.
  */
 export class IdRegistry {
-  private keysA = new Uint32Array(1024);
-  private keysB = new Uint32Array(1024);
-  private spellings = new Uint32Array(1024);
+  private keysA: Uint32Array;
+  private keysB: Uint32Array;
+  private spellings: Uint32Array;
   /** Row number + 1; 0 marks a free slot. */
-  private rows = new Int32Array(1024);
+  private rows: Int32Array;
   private count = 0;
+
+  /** `expected`: how many ids are coming, when known (sized once instead of grown repeatedly). */
+  constructor(expected = 0) {
+    let size = 1024;
+    while (size < expected * 2 + 2) {
+      size *= 2;
+    }
+    this.keysA = new Uint32Array(size);
+    this.keysB = new Uint32Array(size);
+    this.spellings = new Uint32Array(size);
+    this.rows = new Int32Array(size);
+  }
 
   /** The row that first had this id and whether it was spelled the same, or undefined when new. */
   find(id: string): { row: number; sameSpelling: boolean } | undefined {
     const folded = id.toLowerCase();
     const slot = this.slotOf(hashA(folded), hashB(folded));
-    if (this.rows[slot] === 0) {
-      return undefined;
-    }
-    return { row: this.rows[slot] - 1, sameSpelling: this.spellings[slot] === hashA(id) };
+    return this.rows[slot] === 0 ? undefined : this.firstSeen(slot, id);
   }
 
   /** Records an id at a row; a later add of the same id keeps the first row. */
   add(id: string, row: number): void {
+    this.claim(id, row);
+  }
+
+  /**
+   * Records the id at this row when it is new (undefined); otherwise leaves it and says where it
+   * was first seen. One hashing for the check and the record: this runs for every row.
+   */
+  claim(id: string, row: number): { row: number; sameSpelling: boolean } | undefined {
     if ((this.count + 1) * 2 > this.rows.length) {
       this.grow();
     }
@@ -32,13 +49,19 @@ export class IdRegistry {
     const a = hashA(folded);
     const b = hashB(folded);
     const slot = this.slotOf(a, b);
-    if (this.rows[slot] === 0) {
-      this.keysA[slot] = a;
-      this.keysB[slot] = b;
-      this.spellings[slot] = hashA(id);
-      this.rows[slot] = row + 1;
-      this.count++;
+    if (this.rows[slot] !== 0) {
+      return this.firstSeen(slot, id);
     }
+    this.keysA[slot] = a;
+    this.keysB[slot] = b;
+    this.spellings[slot] = hashA(id);
+    this.rows[slot] = row + 1;
+    this.count++;
+    return undefined;
+  }
+
+  private firstSeen(slot: number, id: string): { row: number; sameSpelling: boolean } {
+    return { row: this.rows[slot] - 1, sameSpelling: this.spellings[slot] === hashA(id) };
   }
 
   private slotOf(a: number, b: number): number {

@@ -12,6 +12,7 @@ import { ReportBuilder } from '../report';
 import type { ImportSettings } from '../settings';
 import { defaultSettings } from '../settings';
 import { defaultTables } from '../tables';
+import type { ColumnIndex } from '../tables/row-reader';
 import { RowReader } from '../tables/row-reader';
 import type { AggregateItem, AggregateTable, MappingContext, TableDefinition, WriteUnit } from '../tables/types';
 import type { FileShape } from './inspect';
@@ -121,7 +122,7 @@ export async function importCsv(
     progress();
   };
 
-  const rowParser = new RowParser(doc.name, table, shape.header, context);
+  const rowParser = new RowParser(doc.name, table, shape.header, context, shape.dataRows);
   const assembler = new BatchAssembler(settings.batchSize, settings.maxRequestBytes);
   const aggregateItems: AggregateItem<unknown>[] = [];
   const aggregateFields = new Map<number, string[]>();
@@ -200,8 +201,10 @@ export async function importCsv(
 /** Turns a CSV record into a row plan, or a final (failed) result when the row is unusable. */
 class RowParser {
   /** Source ids seen so far, regardless of case: servers may match identifiers that way. */
-  private readonly seen = new IdRegistry();
-  private readonly columns: [string, number][];
+  private readonly seen: IdRegistry;
+  /** The table's columns present in the file, and where they are in each record. */
+  private readonly columns: ColumnIndex;
+  private readonly columnPositions: number[];
   /** Where the id column is in each record; -1 when the header lacks it. */
   private readonly idIndex: number;
 
@@ -209,11 +212,23 @@ class RowParser {
     private readonly file: string,
     private readonly table: TableDefinition,
     private readonly header: string[],
-    private readonly context: MappingContext<unknown>
+    private readonly context: MappingContext<unknown>,
+    expectedRows: number
   ) {
     const known = new Set(table.columns.map((c) => c.name));
-    this.columns = header.map((name, i): [string, number] => [name, i]).filter(([name]) => known.has(name));
+    this.columns = new Map(header.map((name, i): [string, number] => [name, i]).filter(([name]) => known.has(name)));
+    this.columnPositions = [...this.columns.values()];
     this.idIndex = header.indexOf(table.idColumn);
+    this.seen = new IdRegistry(expectedRows);
+  }
+
+  private allEmpty(fields: readonly string[]): boolean {
+    for (const index of this.columnPositions) {
+      if (fields[index].trim() !== '') {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Registers the source id of a row imported by an earlier run (resuming). */
@@ -245,30 +260,22 @@ class RowParser {
         guessedId
       );
     }
-    // Hot path (runs per row): plain loops, no closures.
-    const cells = new Map<string, string>();
-    let empty = true;
-    for (const [name, index] of this.columns) {
-      const value = fields[index].trim();
-      empty &&= value === '';
-      cells.set(name, value);
-    }
-    if (empty) {
+    // Hot path (runs per row): plain loops, no closures, no per-row maps.
+    if (this.allEmpty(fields)) {
       return { row, state: 'skipped', reason: 'every column is empty' };
     }
 
     const idColumn = this.table.idColumn;
-    const sourceId = cells.get(idColumn) || undefined;
+    const sourceId = (this.idIndex >= 0 ? fields[this.idIndex].trim() : '') || undefined;
     if (sourceId) {
-      const first = this.seen.find(sourceId);
+      const first = this.seen.claim(sourceId, row);
       if (first !== undefined) {
         const same = first.sameSpelling ? '' : ' spelled differently (ids that differ only in case are the same id to a FHIR server)';
         return failedRow(row, `duplicate ${idColumn} ${sourceId}: first seen at row ${first.row}${same}`, idColumn, sourceId);
       }
-      this.seen.add(sourceId, row);
     }
 
-    const reader = new RowReader(row, cells, sourceId);
+    const reader = new RowReader(row, fields, this.columns, sourceId);
     try {
       if (this.table.kind === 'aggregate') {
         const item = this.table.parseRow(reader, this.context);
