@@ -5,8 +5,13 @@
 import type { MedplumClient } from '@medplum/core';
 import type { ImportOptions, ImportOutcome } from '../src/lib';
 import { createLocalMedplum, csvFromText, defaultSettings, importCsv } from '../src/lib';
+import type { PlannedRow } from '../src/lib/bundles/batch';
+import { batchBody, planRow } from '../src/lib/bundles/batch';
 import { csvFromFile } from '../src/lib/csv/file';
-import { nullMedplum } from './null-medplum';
+import { patientsTable } from '../src/lib/tables/patients';
+import { RowReader } from '../src/lib/tables/row-reader';
+import type { WriteUnit } from '../src/lib/tables/types';
+import { batchAnswerer, nullMedplum } from './null-medplum';
 import { upsertPerRow } from './per-row';
 
 export interface RunSample {
@@ -124,4 +129,63 @@ function checkStored(medplum: MedplumClient & { allResources: (type: 'Patient') 
   if (stored !== rows) {
     throw new Error(`expected ${rows} Patients stored, found ${stored}`);
   }
+}
+
+/**
+ * JSON work that no importer writing FHIR to Medplum can skip, each timed alone on rows mapped
+ * beforehand: serialising and UTF-8-encoding every row's batch entry (the importer's own planRow),
+ * and decoding the server's answer (UTF-8 then JSON, as the client does). The answer is the null
+ * server's (each resource echoed with an id and a version); Medplum's also carries an
+ * OperationOutcome per entry, so the real cost is higher. Together with parsing, this is the fastest
+ * a pipeline can go before validating, mapping, batching or classifying anything.
+ */
+export interface JsonFloor {
+  serialise: RunSample;
+  decode: RunSample;
+}
+
+/** Rows of a patients document mapped to their write units (untimed preparation for jsonFloor). */
+export async function mappedUnits(text: string): Promise<WriteUnit[]> {
+  const records: string[][] = [];
+  for await (const record of csvFromText('patients.csv', text).records()) {
+    records.push(record.fields);
+  }
+  const [header, ...rows] = records;
+  const columns = new Map(header.map((name, i) => [name, i]));
+  const context = { settings: defaultSettings(), lookups: undefined, now: new Date(), newUuid: () => 'unused' };
+  return rows.map((fields, i) => {
+    const reader = new RowReader(i + 2, fields, columns, fields[0]);
+    const unit = patientsTable.mapRow(reader, context);
+    if (!reader.ok) {
+      throw new Error(`json floor: row ${i + 2} does not map: ${reader.problems[0]?.message}`);
+    }
+    return unit;
+  });
+}
+
+export function jsonFloor(units: readonly WriteUnit[], batchSize: number): JsonFloor {
+  let start = performance.now();
+  const planned: PlannedRow[] = units.map((unit, i) => planRow(i + 2, undefined, unit));
+  const serialiseSeconds = elapsed(start);
+
+  // The answers, made untimed: what the client receives for each batch.
+  const answer = batchAnswerer();
+  const utf8 = new TextEncoder();
+  const answers: Uint8Array[] = [];
+  for (let i = 0; i < planned.length; i += batchSize) {
+    const { body } = batchBody(planned.slice(i, i + batchSize));
+    answers.push(utf8.encode(JSON.stringify(answer(JSON.parse(new TextDecoder().decode(body))))));
+  }
+  const decoder = new TextDecoder();
+  start = performance.now();
+  let entries = 0;
+  for (const bytes of answers) {
+    entries += (JSON.parse(decoder.decode(bytes)) as { entry: unknown[] }).entry.length;
+  }
+  const decodeSeconds = elapsed(start);
+  const expectedEntries = units.length + answers.length; // one probe entry per batch
+  if (entries !== expectedEntries) {
+    throw new Error(`json floor: decoded ${entries} answer entries, expected ${expectedEntries}`);
+  }
+  return { serialise: sample(units.length, serialiseSeconds), decode: sample(units.length, decodeSeconds) };
 }

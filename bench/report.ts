@@ -136,7 +136,7 @@ export function markdownTables(results: Results): string {
     '',
     markdownTable(['Figure', 'Value', 'Target', 'Met'], figureRows),
     '',
-    'Where the pipeline time goes (same rows, diagnostics, no target):',
+    'Where the pipeline time goes, and the floor under it (same rows; diagnostics, no target):',
     '',
     markdownTable(['Stage', 'Rate'], diagnosticRows),
     '',

@@ -18,7 +18,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { DEFAULT_BATCH_SIZE } from '../src/lib/settings';
 import { ensurePatientsFile, patientsText } from './generate';
 import type { RunSample } from './measure';
-import { dryRun, importLocal, parseFile, parseText, perRowLocal, pipelineNull } from './measure';
+import { dryRun, importLocal, jsonFloor, mappedUnits, parseFile, parseText, perRowLocal, pipelineNull } from './measure';
 import { measurePeakRss } from './peak-rss';
 import { measureBatchSizes } from './batch-sizes';
 import type { Figure, Results, Target } from './report';
@@ -132,6 +132,27 @@ async function main(): Promise<number> {
     pipelineSamples.map((s) => ({ ...s, rowsPerSecond: s.rows / (s.seconds - (s.serverSeconds ?? 0)) }))
   );
   diagnostics.overJson = { ...figures.pipeline, label: '… + the null server answering in the same process (the pipeline figure)' };
+
+  // The floor under the pipeline: JSON that any importer writing to Medplum must produce and read.
+  const units = await mappedUnits(pipelineInput);
+  jsonFloor(units.slice(0, warmRows), DEFAULT_BATCH_SIZE);
+  const floors = Array.from({ length: runs }, (_, i) => {
+    const floor = jsonFloor(units, DEFAULT_BATCH_SIZE);
+    log(`json floor: run ${i + 1}/${runs}: serialise ${Math.round(floor.serialise.rowsPerSecond).toLocaleString('en-US')} rows/s, decode ${Math.round(floor.decode.rowsPerSecond).toLocaleString('en-US')} rows/s`);
+    return floor;
+  });
+  diagnostics.serialiseOnly = rateFigure(
+    "Floor: serialise and UTF-8-encode each row's batch entry, nothing else (rows mapped beforehand)",
+    floors.map((f) => f.serialise)
+  );
+  diagnostics.decodeOnly = rateFigure("Floor: decode the server's answers (UTF-8, JSON), nothing else", floors.map((f) => f.decode));
+  const floorRates = floors.map((f) => 1 / (1 / figures.parseText.value + 1 / f.serialise.rowsPerSecond + 1 / f.decode.rowsPerSecond));
+  diagnostics.jsonFloor = {
+    label: 'Floor: parse + serialise + decode, with every other stage free (compare: half the parse rate)',
+    value: median(floorRates),
+    unit: 'rows/s',
+    runs: floorRates,
+  };
 
   // 3 and 4. Into the local Medplum: batches vs one upsert per row.
   const warmLocal = patientsText(1_000, 7, 'W');
