@@ -1,8 +1,8 @@
 /**
- * A server that answers every batch instantly, so that a measurement sees only the importer's own
- * work (parsing, mapping, bundling, classifying) and the JSON both ways.
+ * A server that answers every batch instantly, as Medplum would answer it, so that a measurement
+ * sees only the importer's own work (parsing, mapping, bundling, classifying) and the JSON both ways.
  */
-import { MedplumClient } from '@medplum/core';
+import { allOk, created, MedplumClient } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 
 export interface NullServerStats {
@@ -43,29 +43,36 @@ async function bodyBytes(body: BodyInit | null | undefined): Promise<Uint8Array>
 }
 
 /**
- * The answer a server gives a batch in which everything is new: the probe (a nested transaction of
- * GET searches) gets empty searchsets, every write 201 with the resource echoed with an id and a
- * version. Ids come from a counter: cheaper than UUIDs, and the importer never looks inside them.
+ * The answer Medplum gives a batch in which everything is new, shaped as its batch processor
+ * (@medplum/fhir-router) shapes it: every entry carries its OperationOutcome and status; the probe
+ * (a nested transaction of GET searches) gets empty searchsets; every write gets 201, a location
+ * and the resource echoed with an id, a version and lastUpdated. Ids and versions are UUID-sized
+ * but come from a counter: the importer never looks inside them, and random ones would only add
+ * the null server's own time.
  */
 export function batchAnswerer(): (request: Bundle) => Bundle {
-  let nextId = 0;
-  const answer = (entry: BundleEntry): BundleEntry => {
+  let counter = 0;
+  const nextUuid = (): string => `00000000-0000-4000-8000-${(++counter).toString(16).padStart(12, '0')}`;
+  const answer = (entry: BundleEntry, lastUpdated: string): BundleEntry => {
     const resource = entry.resource;
     if (resource?.resourceType === 'Bundle' && entry.request?.method === 'POST') {
-      return { response: { status: '200 OK' }, resource: nested(resource) };
+      return { response: { outcome: allOk, status: '200' }, resource: nested(resource, lastUpdated) };
     }
     if (entry.request?.method === 'GET') {
-      return { response: { status: '200 OK' }, resource: { resourceType: 'Bundle', type: 'searchset', entry: [] } };
+      return { response: { outcome: allOk, status: '200' }, resource: { resourceType: 'Bundle', type: 'searchset' } };
     }
-    const stored = resource ? ({ ...resource, id: `n${++nextId}`, meta: { versionId: '1' } } as Resource) : undefined;
-    return { response: { status: '201 Created' }, resource: stored };
+    if (!resource) {
+      return { response: { outcome: allOk, status: '200' } };
+    }
+    const stored = { ...resource, id: nextUuid(), meta: { versionId: nextUuid(), lastUpdated } } as Resource;
+    return { response: { outcome: created, status: '201', location: `${stored.resourceType}/${stored.id}` }, resource: stored };
   };
-  const nested = (bundle: Bundle): Bundle => ({
+  const nested = (bundle: Bundle, lastUpdated: string): Bundle => ({
     resourceType: 'Bundle',
     type: bundle.type === 'transaction' ? 'transaction-response' : 'batch-response',
-    entry: (bundle.entry ?? []).map(answer),
+    entry: (bundle.entry ?? []).map((entry) => answer(entry, lastUpdated)),
   });
-  return nested;
+  return (request) => nested(request, new Date().toISOString());
 }
 
 /** A real MedplumClient over a fetch that answers at once: JSON out, JSON back, as over HTTP. */
