@@ -9,7 +9,7 @@ import type { PlannedRow } from '../src/lib/bundles/batch';
 import { batchBody, planRow } from '../src/lib/bundles/batch';
 import { csvFromFile } from '../src/lib/csv/file';
 import { patientsTable } from '../src/lib/tables/patients';
-import { RowReader } from '../src/lib/tables/row-reader';
+import { columnIndex, RowReader } from '../src/lib/tables/row-reader';
 import type { WriteUnit } from '../src/lib/tables/types';
 import { batchAnswerer, nullMedplum } from './null-medplum';
 import { upsertPerRow } from './per-row';
@@ -135,9 +135,9 @@ function checkStored(medplum: MedplumClient & { allResources: (type: 'Patient') 
  * JSON work that no importer writing FHIR to Medplum can skip, each timed alone on rows mapped
  * beforehand: serialising and UTF-8-encoding every row's batch entry (the importer's own planRow),
  * and decoding the server's answer (UTF-8 then JSON, as the client does). The answer is the null
- * server's (each resource echoed with an id and a version); Medplum's also carries an
- * OperationOutcome per entry, so the real cost is higher. Together with parsing, this is the fastest
- * a pipeline can go before validating, mapping, batching or classifying anything.
+ * server's, shaped as Medplum's (an OperationOutcome per entry, each resource echoed). Together
+ * with parsing, this is the fastest a pipeline can go before validating, mapping, batching or
+ * classifying anything.
  */
 export interface JsonFloor {
   serialise: RunSample;
@@ -151,7 +151,7 @@ export async function mappedUnits(text: string): Promise<WriteUnit[]> {
     records.push(record.fields);
   }
   const [header, ...rows] = records;
-  const columns = new Map(header.map((name, i) => [name, i]));
+  const columns = columnIndex(header, patientsTable.columns);
   const context = { settings: defaultSettings(), lookups: undefined, now: new Date(), newUuid: () => 'unused' };
   return rows.map((fields, i) => {
     const reader = new RowReader(i + 2, fields, columns, fields[0]);
@@ -168,6 +168,7 @@ export function jsonFloor(units: readonly WriteUnit[], batchSize: number): JsonF
   // garbage collector, not the JSON, the measured cost.
   const answer = batchAnswerer();
   const utf8 = new TextEncoder();
+  const decoder = new TextDecoder();
   const answers: Uint8Array[] = [];
   let serialiseSeconds = 0;
   for (let i = 0; i < units.length; i += batchSize) {
@@ -176,9 +177,8 @@ export function jsonFloor(units: readonly WriteUnit[], batchSize: number): JsonF
     serialiseSeconds += elapsed(start);
     // The answer to this batch, made untimed: what the client receives.
     const { body } = batchBody(planned);
-    answers.push(utf8.encode(JSON.stringify(answer(JSON.parse(new TextDecoder().decode(body))))));
+    answers.push(utf8.encode(JSON.stringify(answer(JSON.parse(decoder.decode(body))))));
   }
-  const decoder = new TextDecoder();
   const start = performance.now();
   let entries = 0;
   for (const bytes of answers) {

@@ -13,7 +13,7 @@ import type { ImportSettings } from '../settings';
 import { defaultSettings } from '../settings';
 import { defaultTables } from '../tables';
 import type { ColumnIndex } from '../tables/row-reader';
-import { RowReader } from '../tables/row-reader';
+import { columnIndex, RowReader } from '../tables/row-reader';
 import type { AggregateItem, AggregateTable, MappingContext, TableDefinition, WriteUnit } from '../tables/types';
 import type { FileShape } from './inspect';
 import { IdRegistry } from './id-registry';
@@ -215,8 +215,7 @@ class RowParser {
     private readonly context: MappingContext<unknown>,
     expectedRows: number
   ) {
-    const known = new Set(table.columns.map((c) => c.name));
-    this.columns = new Map(header.map((name, i): [string, number] => [name, i]).filter(([name]) => known.has(name)));
+    this.columns = columnIndex(header, table.columns);
     this.columnPositions = [...this.columns.values()];
     this.idIndex = header.indexOf(table.idColumn);
     this.seen = new IdRegistry(expectedRows);

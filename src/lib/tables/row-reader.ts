@@ -3,6 +3,12 @@ import type { RowError } from '../report';
 /** Where each of a table's columns sits in the file's records: worked out once per file. */
 export type ColumnIndex = ReadonlyMap<string, number>;
 
+/** The column index of a file's header for a table: its columns that the header has, and where. */
+export function columnIndex(header: readonly string[], columns: readonly { name: string }[]): ColumnIndex {
+  const known = new Set(columns.map((c) => c.name));
+  return new Map(header.map((name, i): [string, number] => [name, i]).filter(([name]) => known.has(name)));
+}
+
 /**
  * Reads the cells of one row with validation. Each problem is recorded with its column and
  * the row fails as a whole; messages describe the problem, never the cell's value.
