@@ -1,4 +1,5 @@
 import type { BundleEntry } from '@medplum/fhirtypes';
+import { identifierQuery, tokenQuery } from '../fhir/search-values';
 import type { ResourceWrite, WriteUnit } from '../tables/types';
 
 /** A row that passed validation, with what it writes. */
@@ -14,29 +15,13 @@ export interface PlannedRow {
   fields?: string[];
 }
 
-/**
- * Search values go into request URLs: characters that URL parsing would change
- * ('+' becomes a space, '&' and '#' end the value) are percent-encoded.
- */
-export function searchValue(value: string): string {
-  return URL_SPECIAL.test(value) ? value.replace(URL_SPECIAL_ALL, (c) => encodeURIComponent(c)) : value;
-}
-
-const URL_SPECIAL = /[%&#+]/;
-const URL_SPECIAL_ALL = /[%&#+]/g;
-
-/** An identifier as a token search value, `system|value`, escaped for a URL. */
-export function identifierToken(system: string, value: string): string {
-  return `${searchValue(system)}|${searchValue(value)}`;
-}
-
 /** The key a write is matched on: `Type|system|value`. */
 export function writeKey(write: ResourceWrite): string {
   return `${write.resource.resourceType}|${write.match.system}|${write.match.value}`;
 }
 
 export function conditionalUrl(write: ResourceWrite): string {
-  return `${write.resource.resourceType}?identifier=${identifierToken(write.match.system, write.match.value)}`;
+  return identifierQuery(write.resource.resourceType, write.match.system, write.match.value);
 }
 
 function putEntry(write: ResourceWrite): BundleEntry {
@@ -106,7 +91,7 @@ export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined
 export function planRow(row: number, sourceId: string | undefined, unit: WriteUnit, fields?: string[]): PlannedRow {
   const probeTokens = unitWrites(unit).map((w): [string, string] => [
     w.resource.resourceType,
-    identifierToken(w.match.system, w.match.value),
+    tokenQuery(w.match.system, w.match.value),
   ]);
   return { row, sourceId, unit, fields, entryBytes: utf8.encode(JSON.stringify(unitEntry(unit))), probeTokens };
 }

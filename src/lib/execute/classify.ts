@@ -100,7 +100,18 @@ function labels(writes: ResourceWrite[]): string {
   return writes.map((w) => w.label).join(' and ');
 }
 
-const UNRESOLVED_REFERENCE = /Conditional reference '([A-Za-z]+)\?identifier=([^|']*)\|([^']*)' (did not match any|matched multiple)/;
+const UNRESOLVED_REFERENCE = /Conditional reference '([A-Za-z]+)\?identifier=([^|']*)\|(.*?)' (did not match any|matched multiple)/;
+
+/** A value as written by search-values.ts, back to the source text (percent-decoded, FHIR-unescaped). */
+function decodeSearchValue(raw: string): string {
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    // not percent-encoded: keep it as it is
+  }
+  return decoded.replace(/\\(.)/g, '$1');
+}
 
 /**
  * Server messages made readable: an unresolved conditional reference names the source id and
@@ -111,8 +122,9 @@ export function explain(message: string, references: ReferenceColumns): { messag
   if (!match) {
     return { message };
   }
-  const [, resourceType, system, rawValue, kind] = match;
-  const value = decodeURIComponent(rawValue);
+  const [, resourceType, rawSystem, rawValue, kind] = match;
+  const system = decodeSearchValue(rawSystem);
+  const value = decodeSearchValue(rawValue);
   const column = references[resourceType];
   const what = column ? `${column} ${value}` : `${resourceType} ${value}`;
   if (kind === 'did not match any') {

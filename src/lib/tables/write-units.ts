@@ -1,4 +1,4 @@
-import { identifierToken } from '../bundles/batch';
+import { identifierQuery } from '../fhir/search-values';
 import type { ResourceWrite, WriteUnit } from './types';
 
 export function single(write: ResourceWrite): WriteUnit {
@@ -11,5 +11,5 @@ export function together(...writes: ResourceWrite[]): WriteUnit {
 
 /** A conditional reference: the server resolves it to the one resource with that identifier. */
 export function referenceByIdentifier(resourceType: string, system: string, value: string): string {
-  return `${resourceType}?identifier=${identifierToken(system, value)}`;
+  return identifierQuery(resourceType, system, value);
 }
