@@ -2,7 +2,6 @@ import type { MedplumClient, WithId } from '@medplum/core';
 import { getReferenceString, normalizeErrorString, resolveId } from '@medplum/core';
 import type {
   AccessPolicy,
-  AccessPolicyResource,
   Bot,
   Project,
   ProjectMembership,
@@ -12,6 +11,15 @@ import type {
 import { isDeepStrictEqual } from 'node:util';
 import { BUDGET_SHARE } from '../lib/jobs/budget';
 import { resolveSettings } from '../lib/settings';
+import { botAccessPolicyResources } from './bot-access-policy';
+import type { SubscriptionInteraction } from './upload-subscriptions';
+import {
+  describeSubscription,
+  interactionsOf,
+  managedSubscriptions,
+  SUBSCRIPTION_INTERACTIONS,
+  wantedSubscription,
+} from './upload-subscriptions';
 
 /**
  * Everything the import-csv bot needs in a Medplum project besides its code, created or brought up
@@ -27,46 +35,8 @@ export const DEFAULT_CRON = '*/5 * * * *';
 export const DEFAULT_TIMEOUT_SECONDS = 60;
 /** Lambda's ceiling; a vmcontext bot accepts the same field. */
 export const MAX_TIMEOUT_SECONDS = 900;
-export const UPLOAD_CRITERIA = 'DocumentReference?contenttype=text/csv';
-export const SUPPORTED_INTERACTION_URL = 'https://medplum.com/fhir/StructureDefinition/subscription-supported-interaction';
-/**
- * One Subscription per interaction: a Subscription without the extension also fires on delete, and
- * servers before 5.2 read only the first supported-interaction extension of a Subscription.
- */
-export const SUBSCRIPTION_INTERACTIONS = ['create', 'update'] as const;
-export type SubscriptionInteraction = (typeof SUBSCRIPTION_INTERACTIONS)[number];
-
 export const SECRET_IDENTIFIER_BASE = 'IDENTIFIER_BASE';
 export const SECRET_TIME_BUDGET = 'TIME_BUDGET_SECONDS';
-
-type Interaction = NonNullable<AccessPolicyResource['interaction']>[number];
-const READ_ONLY: Interaction[] = ['read', 'search'];
-/** Conditional PUTs search, then create or update; nothing is ever deleted. */
-const READ_WRITE: Interaction[] = ['read', 'search', 'create', 'update'];
-
-/**
- * What the bot reads and writes, and nothing else:
- * - DocumentReference: read the upload, search `contenttype=text/csv` (cron). Never written, so
- *   the bot cannot trigger itself.
- * - Binary: read uploads and earlier rejected-rows files, create rejected-rows files.
- * - Task: the job ledger (search by code, conditional create, version-checked updates).
- * - Patient, Condition, Encounter, ClinicalImpression, CodeSystem, ConceptMap: the imported data.
- * - Bot: read only (the cron input is the Bot itself).
- */
-export function botAccessPolicyResources(): AccessPolicyResource[] {
-  return [
-    { resourceType: 'DocumentReference', interaction: [...READ_ONLY] },
-    { resourceType: 'Binary', interaction: ['read', 'create'] },
-    { resourceType: 'Task', interaction: [...READ_WRITE] },
-    { resourceType: 'Patient', interaction: [...READ_WRITE] },
-    { resourceType: 'Condition', interaction: [...READ_WRITE] },
-    { resourceType: 'Encounter', interaction: [...READ_WRITE] },
-    { resourceType: 'ClinicalImpression', interaction: [...READ_WRITE] },
-    { resourceType: 'CodeSystem', interaction: [...READ_WRITE] },
-    { resourceType: 'ConceptMap', interaction: [...READ_WRITE] },
-    { resourceType: 'Bot', interaction: ['read'] },
-  ];
-}
 
 export interface SetupOptions {
   /** Bot name (default `import-csv`, the name in medplum.config.json). */
@@ -201,8 +171,14 @@ export async function setupProject(medplum: MedplumClient, options: SetupOptions
   const project = await readProject(medplum, opts.projectId);
   checkFeatures(project, opts, warnings);
 
-  const accessPolicy = await ensureAccessPolicy(medplum, opts, record, warnings);
-  const bot = await ensureBot(medplum, project, accessPolicy, opts, record, warnings);
+  // The policy's Bot rule names the Bot, but the Bot's membership is created with the policy: a
+  // new Bot gets a policy without a Bot rule first, which is completed once the Bot exists.
+  const existingBot = await findBot(medplum, opts, warnings);
+  let accessPolicy = await ensureAccessPolicy(medplum, opts, existingBot?.id, record, warnings);
+  const bot = await ensureBot(medplum, project, existingBot, accessPolicy, opts, record, warnings);
+  if (!existingBot) {
+    accessPolicy = await ensureAccessPolicy(medplum, opts, bot.id, record, warnings);
+  }
   const membership = await ensureMembership(medplum, project, bot, accessPolicy, record, warnings);
   const subscriptionIds = await ensureSubscriptions(medplum, bot, record, warnings);
   await ensureSecrets(medplum, project, opts, record);
@@ -279,13 +255,19 @@ async function findByName<T extends AccessPolicy | Bot>(
 async function ensureAccessPolicy(
   medplum: MedplumClient,
   opts: ResolvedOptions,
+  botId: string | undefined,
   record: Recorder,
   warnings: string[]
 ): Promise<WithId<AccessPolicy>> {
-  const wanted: AccessPolicy = { resourceType: 'AccessPolicy', name: opts.accessPolicyName, resource: botAccessPolicyResources() };
+  const wanted: AccessPolicy = {
+    resourceType: 'AccessPolicy',
+    name: opts.accessPolicyName,
+    resource: botAccessPolicyResources({ botId }),
+  };
   const description = `AccessPolicy '${opts.accessPolicyName}'`;
   const existing = await findByName<AccessPolicy>(medplum, 'AccessPolicy', opts.accessPolicyName);
-  if (existing.length > 1) {
+  // Warned once: this runs a second time for a new Bot.
+  if (existing.length > 1 && !warnings.some((w) => w.includes(`AccessPolicies are named '${opts.accessPolicyName}'`))) {
     warnings.push(
       `${existing.length} AccessPolicies are named '${opts.accessPolicyName}'; using ${getReferenceString(existing[0])}. Delete the others.`
     );
@@ -301,26 +283,54 @@ async function ensureAccessPolicy(
     return current;
   }
   const updated = await medplum.updateResource({ ...current, resource: wanted.resource });
-  record({ kind: 'updated', resource: getReferenceString(updated), description, changes: ['resource rules'] });
+  record({ kind: 'updated', resource: getReferenceString(updated), description, changes: describeRuleChanges(current, wanted) });
   return updated;
 }
 
-async function ensureBot(
-  medplum: MedplumClient,
-  project: WithId<Project>,
-  accessPolicy: WithId<AccessPolicy>,
-  opts: ResolvedOptions,
-  record: Recorder,
-  warnings: string[]
-): Promise<WithId<Bot>> {
-  const description = `Bot '${opts.botName}'`;
+/** Which resource types' rules differ, e.g. `rules added: Bot; rules changed: Task`. */
+function describeRuleChanges(current: AccessPolicy, wanted: AccessPolicy): string[] {
+  const byType = (policy: AccessPolicy): Map<string, unknown[]> => {
+    const rules = new Map<string, unknown[]>();
+    for (const rule of policy.resource ?? []) {
+      rules.set(rule.resourceType, [...(rules.get(rule.resourceType) ?? []), rule]);
+    }
+    return rules;
+  };
+  const before = byType(current);
+  const after = byType(wanted);
+  const types = [...new Set([...after.keys(), ...before.keys()])];
+  const changes = [
+    ['rules added', types.filter((t) => !before.has(t))],
+    ['rules removed', types.filter((t) => !after.has(t))],
+    ['rules changed', types.filter((t) => before.has(t) && after.has(t) && !sameJson(before.get(t), after.get(t)))],
+  ] as const;
+  const described = changes.filter(([, list]) => list.length).map(([what, list]) => `${what}: ${list.join(', ')}`);
+  // Same rules per type in another order still counts as a change of the stored list.
+  return described.length ? described : ['rule order'];
+}
+
+/** The Bot named in the options, if the project has one. */
+async function findBot(medplum: MedplumClient, opts: ResolvedOptions, warnings: string[]): Promise<WithId<Bot> | undefined> {
   const existing = await findByName<Bot>(medplum, 'Bot', opts.botName);
   if (existing.length > 1) {
     warnings.push(
       `${existing.length} Bots are named '${opts.botName}'; using ${getReferenceString(existing[0])}. Delete the others (npm run deploy deploys to one Bot only).`
     );
   }
-  let bot = existing[0];
+  return existing[0];
+}
+
+async function ensureBot(
+  medplum: MedplumClient,
+  project: WithId<Project>,
+  existing: WithId<Bot> | undefined,
+  accessPolicy: WithId<AccessPolicy>,
+  opts: ResolvedOptions,
+  record: Recorder,
+  warnings: string[]
+): Promise<WithId<Bot>> {
+  const description = `Bot '${opts.botName}'`;
+  let bot = existing;
   let created = false;
   if (!bot) {
     // The admin endpoint creates the Bot's ProjectMembership (a plain FHIR create would not), with the policy.
@@ -416,21 +426,6 @@ async function ensureMembership(
   return updated;
 }
 
-export function wantedSubscription(bot: WithId<Bot>, interaction: SubscriptionInteraction): Subscription {
-  return {
-    resourceType: 'Subscription',
-    status: 'active',
-    reason: `Run Bot '${bot.name}' when a CSV upload is ${interaction === 'create' ? 'created' : 'updated'}`,
-    criteria: UPLOAD_CRITERIA,
-    channel: { type: 'rest-hook', endpoint: getReferenceString(bot), payload: 'application/fhir+json' },
-    extension: [{ url: SUPPORTED_INTERACTION_URL, valueCode: interaction }],
-  };
-}
-
-function interactionsOf(subscription: Subscription): string[] {
-  return (subscription.extension ?? []).filter((e) => e.url === SUPPORTED_INTERACTION_URL).map((e) => e.valueCode as string);
-}
-
 async function ensureSubscriptions(
   medplum: MedplumClient,
   bot: WithId<Bot>,
@@ -445,8 +440,8 @@ async function ensureSubscriptions(
 
   for (const interaction of SUBSCRIPTION_INTERACTIONS) {
     const wanted = wantedSubscription(bot, interaction);
-    const description = `Subscription ${UPLOAD_CRITERIA} on ${interaction}`;
-    const matches = ours.filter((s) => s.criteria === UPLOAD_CRITERIA && isDeepStrictEqual(interactionsOf(s), [interaction]));
+    const description = describeSubscription(interaction);
+    const matches = managedSubscriptions(ours, interaction);
     const current = matches[0];
     if (!current) {
       const created = await medplum.createResource(wanted);
@@ -463,9 +458,11 @@ async function ensureSubscriptions(
     }
     const changes: string[] = [];
     const next: WithId<Subscription> = { ...current };
-    for (const field of ['status', 'reason', 'channel'] as const) {
+    // criteria and extension: Subscriptions written by earlier versions of setup matched only
+    // `contenttype=text/csv` exactly; they are brought up to the shared upload rule in place.
+    for (const field of ['status', 'reason', 'criteria', 'channel', 'extension'] as const) {
       if (!sameJson(current[field], wanted[field])) {
-        changes.push(field === 'status' ? `status ${current.status} -> ${wanted.status}` : field);
+        changes.push(describeSubscriptionChange(field, current, wanted));
         (next as Subscription)[field] = wanted[field] as never;
       }
     }
@@ -485,6 +482,19 @@ async function ensureSubscriptions(
     );
   }
   return ids;
+}
+
+function describeSubscriptionChange(field: keyof Subscription, current: Subscription, wanted: Subscription): string {
+  switch (field) {
+    case 'status':
+      return `status ${current.status} -> ${wanted.status}`;
+    case 'criteria':
+      return `criteria ${current.criteria} -> ${wanted.criteria}`;
+    case 'extension':
+      return 'extensions (interaction, CSV upload FHIRPath criteria)';
+    default:
+      return field;
+  }
 }
 
 async function ensureSecrets(

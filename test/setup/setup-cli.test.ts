@@ -101,7 +101,7 @@ describe('npm run setup', () => {
       expect(JSON.parse(readFileSync(config, 'utf8')).bots[0].id).toBe(bot.id);
       expect(out[0]).toBe(`Setting up Bot 'import-csv' in Medplum at ${baseUrl}`);
       expect(out).toContain(`  wrote   Bot id ${bot.id} for 'import-csv' into ${config}`);
-      expect(out.at(-1)).toMatch(/^Done: 4 created, 1 updated, 1 kept, 1 warning\(s\) above\. .*Next: npm run deploy$/);
+      expect(out.at(-1)).toMatch(/^Done: 4 created, 2 updated, 1 kept, 1 warning\(s\) above\. .*Next: npm run deploy$/);
       expect(out.some((l) => l.includes("'transaction-bundles' feature"))).toBe(true);
       expect((await local.readResource('Project', project.id)).secret?.map((s) => s.name)).toEqual(['IDENTIFIER_BASE', 'TIME_BUDGET_SECONDS']);
 

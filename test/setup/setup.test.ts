@@ -6,12 +6,9 @@ import { createLocalMedplum } from '../../src/lib/local-medplum';
 import { deployBots } from '../../src/setup/deploy';
 import { main as setupMain } from '../../src/setup/setup';
 import type { SetupResult } from '../../src/setup/setup-project';
-import {
-  DEFAULT_CRON,
-  setupProject,
-  SUPPORTED_INTERACTION_URL,
-  UPLOAD_CRITERIA,
-} from '../../src/setup/setup-project';
+import { DEFAULT_CRON, setupProject } from '../../src/setup/setup-project';
+import { SUPPORTED_INTERACTION_URL } from '../../src/setup/upload-subscriptions';
+import { FHIRPATH_CRITERIA_EXTENSION, UPLOAD_FHIRPATH_CRITERIA, UPLOAD_SUBSCRIPTION_CRITERIA } from '../../src/lib/input/uploads';
 
 const IDENTIFIER_BASE = 'https://ehr.example.org/fhir';
 
@@ -36,7 +33,7 @@ function kinds(result: SetupResult): Record<string, string> {
 }
 
 describe('setupProject on an empty project', () => {
-  test('the first run creates the policy, the Bot with its membership, two Subscriptions, schedule, timeout and secrets', async () => {
+  test('the first run creates the policy, the Bot with its membership, the Bot rule of the policy, two Subscriptions, schedule, timeout and secrets', async () => {
     const medplum = createLocalMedplum();
     const project = await newProject(medplum);
     const lines: string[] = [];
@@ -46,43 +43,30 @@ describe('setupProject on an empty project', () => {
     expect(result.changed).toBe(true);
     expect(result.warnings).toEqual([]);
     expect(result.actions.map((a) => [a.kind, a.resource.split('/')[0]])).toEqual([
-      ['created', 'AccessPolicy'],
+      ['created', 'AccessPolicy'], // without a Bot rule: the Bot does not exist yet
       ['created', 'Bot'],
+      ['updated', 'AccessPolicy'], // read of that Bot only
       ['kept', 'ProjectMembership'], // created with the Bot, already pointing at the policy
       ['created', 'Subscription'],
       ['created', 'Subscription'],
       ['updated', 'Project'],
     ]);
-    expect(lines).toHaveLength(6);
+    expect(result.actions[2].changes).toEqual(['rules added: Bot']);
+    expect(lines).toHaveLength(7);
     expect(lines.join('\n')).not.toContain(IDENTIFIER_BASE); // secret values stay out of the output
-
-    // The access policy: only what the bot reads and writes; nothing is ever deleted.
-    const [policy] = medplum.allResources<AccessPolicy>('AccessPolicy');
-    expect(policy.id).toBe(result.accessPolicyId);
-    expect(policy.name).toBe('import-csv bot');
-    const rules = Object.fromEntries((policy.resource ?? []).map((r) => [r.resourceType, r.interaction]));
-    expect(Object.keys(rules)).toEqual([
-      'DocumentReference',
-      'Binary',
-      'Task',
-      'Patient',
-      'Condition',
-      'Encounter',
-      'ClinicalImpression',
-      'CodeSystem',
-      'ConceptMap',
-      'Bot',
-    ]);
-    expect(rules.DocumentReference).toEqual(['read', 'search']);
-    expect(rules.Binary).toEqual(['read', 'create']);
-    expect(rules.Bot).toEqual(['read']);
-    for (const type of ['Task', 'Patient', 'Condition', 'Encounter', 'ClinicalImpression', 'CodeSystem', 'ConceptMap']) {
-      expect(rules[type]).toEqual(['read', 'search', 'create', 'update']);
-    }
-    expect(Object.values(rules).flat()).not.toContain('delete');
 
     // The Bot: schedule and timeout.
     const [bot] = medplum.allResources<Bot>('Bot');
+
+    // The access policy (its content: test/setup/bot-access-policy.test.ts), with the Bot rule for this Bot.
+    const [policy] = medplum.allResources<AccessPolicy>('AccessPolicy');
+    expect(policy.id).toBe(result.accessPolicyId);
+    expect(policy.name).toBe('import-csv bot');
+    expect(policy.resource?.find((r) => r.resourceType === 'Bot')).toEqual({
+      resourceType: 'Bot',
+      criteria: `Bot?_id=${bot.id}`,
+      interaction: ['read'],
+    });
     expect(bot).toMatchObject({ id: result.botId, name: 'import-csv', cronString: DEFAULT_CRON, timeout: 60 });
 
     // Its membership (made by the admin endpoint) carries the policy.
@@ -95,7 +79,7 @@ describe('setupProject on an empty project', () => {
       accessPolicy: { reference: `AccessPolicy/${policy.id}` },
     });
 
-    // One Subscription per interaction, rest-hook to the Bot.
+    // One Subscription per interaction, rest-hook to the Bot, on the shared upload rule.
     const subscriptions = medplum.allResources<Subscription>('Subscription');
     expect(subscriptions).toHaveLength(2);
     const byInteraction: Record<string, WithId<Subscription>> = Object.fromEntries(
@@ -105,13 +89,15 @@ describe('setupProject on an empty project', () => {
     for (const [interaction, subscription] of Object.entries(byInteraction)) {
       expect(subscription).toMatchObject({
         status: 'active',
-        criteria: UPLOAD_CRITERIA,
+        criteria: UPLOAD_SUBSCRIPTION_CRITERIA,
         channel: { type: 'rest-hook', endpoint: `Bot/${bot.id}`, payload: 'application/fhir+json' },
       });
-      expect(subscription.extension).toEqual([{ url: SUPPORTED_INTERACTION_URL, valueCode: interaction }]);
+      expect(subscription.extension).toEqual([
+        { url: SUPPORTED_INTERACTION_URL, valueCode: interaction },
+        { url: FHIRPATH_CRITERIA_EXTENSION, valueString: UPLOAD_FHIRPATH_CRITERIA },
+      ]);
       expect(result.subscriptionIds[interaction as 'create' | 'update']).toBe(subscription.id);
     }
-    expect(UPLOAD_CRITERIA).toBe('DocumentReference?contenttype=text/csv');
 
     // Project secrets the bot reads; the others are kept.
     const stored = await medplum.readResource('Project', project.id);
@@ -135,7 +121,7 @@ describe('setupProject on an empty project', () => {
     expect(versions(medplum)).toEqual(before);
     expect(second.changed).toBe(false);
     expect(second.actions.every((a) => a.kind === 'kept')).toBe(true);
-    expect(second.actions).toHaveLength(6);
+    expect(second.actions).toHaveLength(6); // the policy is looked at once: the Bot exists
     expect({ ...second, actions: [] }).toEqual({ ...first, actions: [], changed: false });
     expect(medplum.allResources('Bot')).toHaveLength(1);
     expect(medplum.allResources('Subscription')).toHaveLength(2);
@@ -209,7 +195,97 @@ describe('setupProject on an empty project', () => {
       reference: `AccessPolicy/${first.accessPolicyId}`,
     });
     expect((await medplum.readResource('Subscription', first.subscriptionIds.update)).status).toBe('active');
-    expect((await medplum.readResource('AccessPolicy', first.accessPolicyId)).resource).toHaveLength(10);
+    expect((await medplum.readResource('AccessPolicy', first.accessPolicyId)).resource).toEqual(policy.resource);
+  });
+
+  test('brings what an earlier setup wrote up to date in place (text/csv-only Subscriptions, broad policy rules); then keeps it', async () => {
+    const medplum = createLocalMedplum();
+    const project = await newProject(medplum);
+    const first = await setupProject(medplum, { projectId: project.id });
+    const wantedPolicy = (await medplum.readResource('AccessPolicy', first.accessPolicyId)).resource;
+    // As the earlier setup left them: exact text/csv criteria, only the interaction extension;
+    // Task, Binary and Bot without criteria, read on everything, no AsyncJob.
+    for (const interaction of ['create', 'update'] as const) {
+      const subscription = await medplum.readResource('Subscription', first.subscriptionIds[interaction]);
+      await medplum.updateResource({
+        ...subscription,
+        criteria: 'DocumentReference?contenttype=text/csv',
+        extension: [{ url: SUPPORTED_INTERACTION_URL, valueCode: interaction }],
+      });
+    }
+    const policy = await medplum.readResource('AccessPolicy', first.accessPolicyId);
+    const readWrite = ['read', 'search', 'create', 'update'] as const;
+    await medplum.updateResource({
+      ...policy,
+      resource: [
+        { resourceType: 'DocumentReference', interaction: ['read', 'search'] },
+        { resourceType: 'Binary', interaction: ['read', 'create'] },
+        ...['Task', 'Patient', 'Condition', 'Encounter', 'ClinicalImpression', 'CodeSystem', 'ConceptMap'].map((resourceType) => ({
+          resourceType: resourceType as 'Task',
+          interaction: [...readWrite],
+        })),
+        { resourceType: 'Bot', interaction: ['read'] },
+      ],
+    });
+
+    const result = await setupProject(medplum, { projectId: project.id });
+
+    expect(kinds(result)).toEqual({
+      [`AccessPolicy/${first.accessPolicyId}`]: 'updated',
+      [`Bot/${first.botId}`]: 'kept',
+      [`ProjectMembership/${first.membershipId}`]: 'kept',
+      [`Subscription/${first.subscriptionIds.create}`]: 'updated',
+      [`Subscription/${first.subscriptionIds.update}`]: 'updated',
+      [`Project/${project.id}`]: 'kept',
+    });
+    expect(result.warnings).toEqual([]);
+    expect(result.subscriptionIds).toEqual(first.subscriptionIds); // the same Subscriptions, not new ones
+    expect(medplum.allResources('Subscription')).toHaveLength(2);
+    const subscriptionUpdate = result.actions.find((a) => a.resource === `Subscription/${first.subscriptionIds.create}`);
+    expect(subscriptionUpdate?.changes).toEqual([
+      `criteria DocumentReference?contenttype=text/csv -> ${UPLOAD_SUBSCRIPTION_CRITERIA}`,
+      'extensions (interaction, CSV upload FHIRPath criteria)',
+    ]);
+    expect(result.actions.find((a) => a.resource.startsWith('AccessPolicy/'))?.changes).toEqual([
+      'rules added: AsyncJob',
+      'rules changed: Task, Bot',
+    ]);
+    for (const interaction of ['create', 'update'] as const) {
+      const subscription = await medplum.readResource('Subscription', first.subscriptionIds[interaction]);
+      expect(subscription.criteria).toBe(UPLOAD_SUBSCRIPTION_CRITERIA);
+      expect(subscription.extension).toEqual([
+        { url: SUPPORTED_INTERACTION_URL, valueCode: interaction },
+        { url: FHIRPATH_CRITERIA_EXTENSION, valueString: UPLOAD_FHIRPATH_CRITERIA },
+      ]);
+    }
+    expect((await medplum.readResource('AccessPolicy', first.accessPolicyId)).resource).toEqual(wantedPolicy);
+
+    const writes = medplum.stats.writes;
+    const again = await setupProject(medplum, { projectId: project.id });
+    expect(again.changed).toBe(false);
+    expect(medplum.stats.writes).toBe(writes);
+  });
+
+  test('a Subscription setup wrote before, next to an up-to-date one, is reported as a duplicate, not rewritten', async () => {
+    const medplum = createLocalMedplum();
+    const project = await newProject(medplum);
+    const first = await setupProject(medplum, { projectId: project.id });
+    const legacy = await medplum.createResource<Subscription>({
+      resourceType: 'Subscription',
+      status: 'active',
+      reason: 'by an earlier setup',
+      criteria: 'DocumentReference?contenttype=text/csv',
+      channel: { type: 'rest-hook', endpoint: `Bot/${first.botId}` },
+      extension: [{ url: SUPPORTED_INTERACTION_URL, valueCode: 'create' }],
+    });
+
+    const result = await setupProject(medplum, { projectId: project.id });
+
+    expect(result.changed).toBe(false);
+    expect(result.subscriptionIds).toEqual(first.subscriptionIds);
+    expect(result.warnings).toEqual([
+      expect.stringContaining(`Subscription/${legacy.id} duplicates Subscription/${first.subscriptionIds.create} (create)`),
+    ]);
   });
 
   test('finds an existing Bot by exact name and leaves other Subscriptions to it alone, with a warning', async () => {

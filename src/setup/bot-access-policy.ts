@@ -1,0 +1,91 @@
+import type { AccessPolicyResource } from '@medplum/fhirtypes';
+import { JOB } from '../lib/jobs/task-ledger';
+
+/**
+ * The import-csv bot's AccessPolicy: what the bot uses, and nothing else. Every rule below was
+ * checked against Medplum's server source (repository medplum/medplum, packages/server):
+ *
+ * - `read` is needed for every update. `Repository.updateResourceImpl` (src/fhir/repo.ts) loads the
+ *   stored version through `checkExistingResource` -> `readResourceImpl`, which throws `forbidden`
+ *   unless the policy supports `read` for the type, and reads it with the policy's `read` criteria
+ *   as an SQL filter (`addSecurityFilters(..., READ)`). A conditional update (`PUT Type?search`,
+ *   fhir-router `FhirRepository.conditionalUpdate`) is a search followed by that update or by a
+ *   create. So the types the bot writes by (conditional) update keep `read`, `search`, `create`
+ *   and `update`; `read` is not a grant the bot could drop.
+ * - Criteria are checked for every interaction: on searches and reads as SQL filters, on writes
+ *   against the stored version (`canPerformInteraction`) and the new one (`isResourceWriteable`),
+ *   with @medplum/core's `satisfiedAccessPolicy` / `matchesSearchRequest`.
+ * - Binary cannot carry criteria: it has no search parameters, and both the server
+ *   (`addAccessPolicyFilters`) and core (`matchesAccessPolicyResourcePolicy`) skip criteria for it.
+ * - No rule deletes anything.
+ */
+
+type Interaction = NonNullable<AccessPolicyResource['interaction']>[number];
+
+/**
+ * The clinical and terminology types the import writes, by conditional update. Kept as data (not
+ * spelled out in the rules) so that it can be derived from the tables' mappings.
+ */
+export const DEFAULT_DATA_RESOURCE_TYPES = [
+  'Patient',
+  'Condition',
+  'Encounter',
+  'ClinicalImpression',
+  'CodeSystem',
+  'ConceptMap',
+] as const satisfies readonly AccessPolicyResource['resourceType'][];
+
+/** Conditional update = search, then update (which reads the stored version) or create. */
+const CONDITIONAL_WRITE: Interaction[] = ['read', 'search', 'create', 'update'];
+
+/**
+ * Every Task of the import's own code system, whatever the code: the job ledger may use more
+ * than one code. `system|` is the FHIR token form "any code of this system".
+ */
+export const IMPORT_TASK_CRITERIA = `Task?code=${JOB.codeSystem}|`;
+
+/** The bot's own Bot resource only. */
+export function ownBotCriteria(botId: string): string {
+  return `Bot?_id=${botId}`;
+}
+
+export interface BotAccessPolicyOptions {
+  /**
+   * The bot's id. The policy is created before the Bot (the Bot's membership is created with
+   * it), so the first version has no Bot rule at all; setup adds it once the Bot exists.
+   */
+  botId?: string;
+  /** The types the import writes; default: those of the built-in tables. */
+  dataResourceTypes?: readonly AccessPolicyResource['resourceType'][];
+}
+
+/**
+ * The rules, in a fixed order (setup compares them with what is stored):
+ * - DocumentReference: `read` (the upload an event or $execute names), `search` (the cron sweep).
+ *   Never written, so the bot cannot trigger its own Subscriptions.
+ * - Binary: `read` (downloads of uploads and of earlier rejected-rows files), `create` (new
+ *   rejected-rows files). No criteria possible, see above.
+ * - Task, with the import's code system as criteria: `search` (ledger lookups, the conditional
+ *   create's If-None-Exist), `create`, `update` (version-checked claims and progress), and `read`
+ *   because every update reads the stored version.
+ * - The data types: conditional updates, see above.
+ * - Bot, this bot only: `read`. The bot reads its own Bot for its timeout, and `$execute` reads
+ *   the Bot as the caller before running it (`getBotForRequest` -> `ctx.repo.readResource`, in
+ *   src/fhir/operations/execute.ts), so the bot can call `$execute` on itself.
+ * - AsyncJob: `create`. `$execute` with `Prefer: respond-async` creates the AsyncJob as the caller
+ *   (`sendAsyncResponse` -> `new AsyncJobExecutor(ctx.repo).init(...)`, in
+ *   src/fhir/operations/utils/asyncjobexecutor.ts); the server completes it with its system
+ *   repository. AsyncJob's only search parameters are `type` and `status`, which cannot tell whose
+ *   job it is, so there are no criteria. No `read`: the bot does not poll the job it starts.
+ */
+export function botAccessPolicyResources(options: BotAccessPolicyOptions = {}): AccessPolicyResource[] {
+  const dataTypes = options.dataResourceTypes ?? DEFAULT_DATA_RESOURCE_TYPES;
+  return [
+    { resourceType: 'DocumentReference', interaction: ['read', 'search'] },
+    { resourceType: 'Binary', interaction: ['read', 'create'] },
+    { resourceType: 'Task', criteria: IMPORT_TASK_CRITERIA, interaction: ['read', 'search', 'create', 'update'] },
+    ...dataTypes.map((resourceType) => ({ resourceType, interaction: [...CONDITIONAL_WRITE] })),
+    ...(options.botId ? [{ resourceType: 'Bot', criteria: ownBotCriteria(options.botId), interaction: ['read'] as Interaction[] }] : []),
+    { resourceType: 'AsyncJob', interaction: ['create'] },
+  ];
+}
