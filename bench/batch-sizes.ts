@@ -3,7 +3,8 @@
  * the request body (the server refuses JSON over 1 MB) and the server's write quota, so each size
  * gets all three.
  */
-import { createLocalMedplum, csvFromText, defaultSettings, importCsv } from '../src/lib';
+import { csvFromText, defaultSettings, importCsv } from '../src/lib';
+import { createLocalMedplum } from '../src/lib/local-medplum';
 import { encountersCsv } from '../test/helpers/generate';
 import { patientsText } from './generate';
 import { importLocal } from './measure';

@@ -4,7 +4,8 @@
  */
 import type { MedplumClient } from '@medplum/core';
 import type { ImportOptions, ImportOutcome } from '../src/lib';
-import { createLocalMedplum, csvFromText, defaultSettings, importCsv } from '../src/lib';
+import { csvFromText, defaultSettings, importCsv } from '../src/lib';
+import { createLocalMedplum } from '../src/lib/local-medplum';
 import type { PlannedRow } from '../src/lib/bundles/batch';
 import { batchBody, planRow } from '../src/lib/bundles/batch';
 import { csvFromFile } from '../src/lib/csv/file';

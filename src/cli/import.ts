@@ -5,6 +5,7 @@ import type { CsvDocument, FileShape, ImportSettings } from '../lib';
 import { defaultTables, importCsv, inspectCsv, orderByDependencies, resolveSettings } from '../lib';
 import { csvFromFile } from '../lib/csv/file';
 import { chooseTarget } from './connect';
+import { redactUrls } from './redact';
 import type { FileOutcome } from './print';
 import { formatReports } from './print';
 import { createProgressDisplay } from './progress';
@@ -45,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
   process.stderr.write(`Importing into ${target.description}${options.dryRun ? ' (dry run)' : ''}\n`);
 
   const outcomes = await importFiles(program.args, settings, options, target.medplum);
-  process.stdout.write(formatReports(outcomes) + '\n');
+  // File errors may repeat the server's URL (network errors do), credentials included.
+  process.stdout.write(redactUrls(formatReports(outcomes), [process.env.MEDPLUM_BASE_URL]) + '\n');
   const failed = outcomes.some((o) => o.error || (o.report?.failed ?? 0) > 0);
   return failed ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 import { normalizeErrorString } from '@medplum/core';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { redactUrls } from './redact';
 
 /** True when the module at `moduleUrl` is the script node was started with (not imported by a test). */
 export function isMainModule(moduleUrl: string): boolean {
@@ -19,7 +20,8 @@ export function runCommand(name: string, main: (args: string[]) => Promise<numbe
       if (error.code?.startsWith('commander.')) {
         process.exit(error.exitCode ?? 2);
       }
-      process.stderr.write(`${name}: ${normalizeErrorString(err)}\n`);
+      // Errors may repeat a URL they were given, credentials included.
+      process.stderr.write(`${name}: ${redactUrls(normalizeErrorString(err), [process.env.MEDPLUM_BASE_URL])}\n`);
       process.exit(errorExitCode);
     }
   );

@@ -34,5 +34,6 @@ export type {
   WriteUnit,
 } from './tables/types';
 export { single, together, referenceByIdentifier } from './tables/write-units';
-export type { FaultOptions, LocalMedplumOptions } from './local-medplum';
-export { createLocalMedplum, LocalMedplum } from './local-medplum';
+// Not exported here: the local in-memory Medplum (src/lib/local-medplum). It is built on
+// development dependencies (@medplum/mock, @medplum/fhir-router), so the engine's entry point must
+// not pull it in; the command line loads it with import() only when it is asked for.

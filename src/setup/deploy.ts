@@ -5,13 +5,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import esbuild from 'esbuild';
 import { botBuildOptions } from '../../esbuild-script.mjs';
-import { connectionSettings } from '../cli/connect';
+import { connectionSettings, connectToMedplum } from '../cli/connect';
+import { redactUrls } from '../cli/redact';
 import { isMainModule, runCommand } from '../cli/run-command';
 import type { BotConfigEntry } from './bot-config';
 import { botConfigPath, readBotConfigFile, REPO_ROOT, writeBotId } from './bot-config';
-import { logIn } from './login';
 
 /** Runs the Medplum CLI; resolves with its exit code. */
 export type CliRunner = (args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }) => Promise<number>;
@@ -40,12 +42,26 @@ export function medplumCliPath(): string {
   return createRequire(import.meta.url).resolve('@medplum/cli');
 }
 
+/**
+ * Runs the CLI with its output passed on line by line, redacted: it is given the base URL, which
+ * may hold credentials, and repeats it in its errors.
+ */
 const runCli: CliRunner = (args, { cwd, env }) =>
   new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [medplumCliPath(), ...args], { cwd, env, stdio: 'inherit' });
+    const child = spawn(process.execPath, [medplumCliPath(), ...args], { cwd, env, stdio: ['inherit', 'pipe', 'pipe'] });
+    const known = [env.MEDPLUM_BASE_URL, ...args.filter((a) => a.includes('://'))];
+    const finished = [passRedacted(child.stdout, process.stdout, known), passRedacted(child.stderr, process.stderr, known)];
     child.on('error', reject);
-    child.on('exit', (code, signal) => resolvePromise(code ?? (signal ? 1 : 0)));
+    child.on('close', (code, signal) => {
+      void Promise.all(finished).then(() => resolvePromise(code ?? (signal ? 1 : 0)));
+    });
   });
+
+async function passRedacted(from: Readable, to: NodeJS.WritableStream, known: (string | undefined)[]): Promise<void> {
+  for await (const line of createInterface({ input: from, crlfDelay: Infinity })) {
+    to.write(redactUrls(line, known) + '\n');
+  }
+}
 
 /**
  * `npm run deploy`: builds every bot in medplum.config.json and deploys it with the Medplum CLI
@@ -61,8 +77,10 @@ const runCli: CliRunner = (args, { cwd, env }) =>
  * the id is written into medplum.config.json, since that is the only place the CLI looks.
  */
 export async function deployBots(options: DeployOptions = {}): Promise<DeployedBot[]> {
-  const log = options.log ?? ((line: string) => process.stdout.write(line + '\n'));
+  const write = options.log ?? ((line: string) => process.stdout.write(line + '\n'));
   const settings = connectionSettings(); // throws, naming every missing variable
+  // Every line is printed without the credentials the base URL may hold (it is passed to the CLI as is).
+  const log = (line: string): void => write(redactUrls(line, [settings.baseUrl]));
   const env = options.env ?? process.env;
   const root = options.root ?? REPO_ROOT;
   const configPath = botConfigPath(root);
@@ -76,7 +94,7 @@ export async function deployBots(options: DeployOptions = {}): Promise<DeployedB
   }
 
   warnAboutSavedProfile(env, settings.clientId, log);
-  const { medplum, description } = await logIn(settings.baseUrl);
+  const { medplum, description } = await connectToMedplum();
   log(`deploying to ${description}`);
 
   const deployed: DeployedBot[] = [];

@@ -1,9 +1,9 @@
 import { normalizeErrorString } from '@medplum/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
-import { connectionSettings, loadEnvironment } from '../cli/connect';
+import { connectionSettings, connectToMedplum, loadEnvironment } from '../cli/connect';
+import { redactUrls } from '../cli/redact';
 import { isMainModule, runCommand } from '../cli/run-command';
-import { logIn } from './login';
 import { botConfigPath, writeBotId } from './bot-config';
 import type { SetupOptions } from './setup-project';
 import { DEFAULT_BOT_NAME, DEFAULT_CRON, DEFAULT_TIMEOUT_SECONDS, resolveSetupOptions, setupProject } from './setup-project';
@@ -26,8 +26,10 @@ interface CliOptions {
  * Bot, its access policy, Subscriptions, schedule, timeout and secrets, then writes the Bot id into
  * medplum.config.json for `npm run deploy`. Safe to run again: it changes only what differs.
  */
-export async function main(argv: string[], out: (line: string) => void = (line) => process.stdout.write(line + '\n')): Promise<number> {
+export async function main(argv: string[], write: (line: string) => void = (line) => process.stdout.write(line + '\n')): Promise<number> {
   loadEnvironment();
+  // Every line is printed without the credentials a MEDPLUM_BASE_URL may hold.
+  const out = (line: string): void => write(redactUrls(line, [process.env.MEDPLUM_BASE_URL]));
   const program = new Command()
     .name('setup')
     .description('Create or update the import-csv Bot and what it needs in a Medplum project')
@@ -58,9 +60,8 @@ export async function main(argv: string[], out: (line: string) => void = (line) 
   };
   resolveSetupOptions(options); // bad values fail before logging in
 
-  // Names every missing variable before any request.
-  const { baseUrl } = connectionSettings();
-  const target = await logIn(baseUrl);
+  connectionSettings(); // names every missing variable before any request
+  const target = await connectToMedplum();
   out(`Setting up Bot '${options.botName}' in ${target.description}`);
   const result = await setupProject(target.medplum, options);
 

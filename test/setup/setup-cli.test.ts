@@ -115,4 +115,17 @@ describe('npm run setup', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('prints the server without the key a MEDPLUM_BASE_URL carries in its query string', async () => {
+    local = createLocalMedplum();
+    project = await local.createResource<Project>({ resourceType: 'Project', name: 'CSV migration', features: ['bots', 'cron'] });
+    // MedplumClient resolves every path against the base URL, which drops its query: the setup works.
+    vi.stubEnv('MEDPLUM_BASE_URL', `${baseUrl}?access_key=s3cret-key`);
+    vi.stubEnv('MEDPLUM_CLIENT_ID', CLIENT_ID);
+    vi.stubEnv('MEDPLUM_CLIENT_SECRET', CLIENT_SECRET);
+    const out: string[] = [];
+    expect(await main(['--no-write-config'], (line) => out.push(line))).toBe(0);
+    expect(out[0]).toBe(`Setting up Bot 'import-csv' in Medplum at ${baseUrl}?***`);
+    expect(out.join('\n')).not.toContain('s3cret-key');
+  });
 });
