@@ -21,7 +21,7 @@ describe('rule j: latency, stats and allResources', () => {
 
   test('stats count requests at the fetch layer and writes in the repository', async () => {
     const medplum = createLocalMedplum({ maxRetries: 0 });
-    expect(medplum.stats).toEqual({ requests: 0, writes: 0, scanned: 0 });
+    expect(medplum.stats).toEqual({ requests: 0, writes: 0, scanned: 0, points: 0 });
     await medplum.executeBatch(batch([upsertEntry('ST1'), upsertEntry('ST2')]));
     await medplum.executeBatch(batch([upsertEntry('ST1'), upsertEntry('ST2', { gender: 'male' })]));
     await medplum.searchResources('Patient');

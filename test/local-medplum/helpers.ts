@@ -52,3 +52,26 @@ export function rawFetch(medplum: LocalMedplum, method: string, path: string, bo
   }
   return medplum.client.mockFetch(medplum.getBaseUrl() + path, init);
 }
+
+/** Points left in the quota window, as the last response's RateLimit header told MedplumClient. */
+export function pointsLeft(medplum: LocalMedplum): number {
+  const [limit] = medplum.rateLimitStatus();
+  expect(limit?.name).toBe('fhirInteractions');
+  return limit.remainingUnits;
+}
+
+/**
+ * Measures what a call costs the way a user can: the difference between the RateLimit headers of the
+ * responses before and after it. The quota must be large enough that nothing is refused, and a
+ * previous response must have set the header (see `primeRateLimit`).
+ */
+export async function costOf(medplum: LocalMedplum, call: () => Promise<unknown>): Promise<number> {
+  const before = pointsLeft(medplum);
+  await call();
+  return before - pointsLeft(medplum);
+}
+
+/** Makes one cheap request (a read of a missing resource, 1 point) so that a RateLimit header is known. */
+export async function primeRateLimit(medplum: LocalMedplum): Promise<void> {
+  await medplum.readResource('Patient', 'no-such-patient').catch(() => undefined);
+}

@@ -54,3 +54,65 @@ export async function bodyText(body: BodyInit | null | undefined): Promise<strin
   }
   return typeof body === 'string' ? body : new Response(body).text();
 }
+
+/**
+ * A request body read once and shared by the limit check, the JSON parser and the handlers. A string
+ * body (what MedplumClient sends for JSON) is measured without being re-encoded.
+ */
+export class RequestBody {
+  private readonly init: BodyInit | null | undefined;
+  private bytesValue: Uint8Array<ArrayBuffer> | undefined;
+
+  private constructor(init: BodyInit | null | undefined, bytes: Uint8Array<ArrayBuffer> | undefined) {
+    this.init = init;
+    this.bytesValue = bytes;
+  }
+
+  static async read(init: BodyInit | null | undefined): Promise<RequestBody> {
+    if (init === null || init === undefined || typeof init === 'string') {
+      return new RequestBody(init, undefined);
+    }
+    return new RequestBody(init, await bodyBytes(init));
+  }
+
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
+  /** Size in bytes, as a body parser counts it. */
+  get size(): number {
+    if (typeof this.init === 'string') {
+      return Buffer.byteLength(this.init, 'utf8');
+    }
+    return this.bytesValue?.byteLength ?? 0;
+  }
+
+  text(): string {
+    if (typeof this.init === 'string') {
+      return this.init;
+    }
+    return this.bytesValue ? new TextDecoder().decode(this.bytesValue) : '';
+  }
+
+  bytes(): Uint8Array<ArrayBuffer> {
+    if (typeof this.init === 'string') {
+      this.bytesValue ??= new Uint8Array(Buffer.from(this.init, 'utf8'));
+    }
+    return this.bytesValue ?? new Uint8Array(0);
+  }
+}
+
+/** An HTML error page as a gateway (nginx, an AWS ALB) sends it when the server behind it fails. */
+export function gatewayErrorResponse(status: 502 | 504): Response {
+  const title = status === 502 ? '502 Bad Gateway' : '504 Gateway Time-out';
+  const page = `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`;
+  return new Response(page, { status, headers: { 'content-type': 'text/html', 'content-length': String(page.length) } });
+}
+
+/** A JSON (not FHIR) response, as the server sends a bot's return value. */
+export function jsonResponse(status: number, value: unknown, extraHeaders: HeaderMap = {}): Response {
+  return new Response(JSON.stringify(value), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...extraHeaders },
+  });
+}

@@ -1,13 +1,19 @@
-import type { SearchRequest, WithId } from '@medplum/core';
+import type { Operation, SearchRequest, WithId } from '@medplum/core';
 import {
   allOk,
+  applyPatch,
   badRequest,
   deepClone,
+  fhirpathPatchTypedValue,
+  forbidden,
   gone,
+  normalizeOperationOutcome,
   notFound,
   OperationOutcomeError,
+  parseFhirPathPatchParameters,
   preconditionFailed,
   stringify,
+  toTypedValue,
   validateResource,
 } from '@medplum/core';
 import type {
@@ -19,7 +25,8 @@ import type {
   UpdateResourceOptions,
 } from '@medplum/fhir-router';
 import { FhirRepository, MemoryRepository } from '@medplum/fhir-router';
-import type { Bundle, BundleEntry, Meta, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Meta, OperationOutcome, Parameters, Resource } from '@medplum/fhirtypes';
+import type { FhirInteraction } from './quota';
 import { resolveConditionalReferences } from './references';
 import type { SearchContext } from './search';
 import { findMatches, runSearch } from './search';
@@ -29,7 +36,14 @@ import { ResourceStore } from './store';
 export interface RepositoryHooks {
   /** e.g. `https://example.com/fhir/R4/`, for `Bundle.link` and `fullUrl`. */
   readonly fhirBaseUrl: string;
-  /** Called before every create, update and delete; throws to refuse it (the write quota). */
+  /** The server's clock in epoch milliseconds, for `meta.lastUpdated`. */
+  readonly now: () => number;
+  /** Charges one interaction to the FHIR quota, where the server's repository does; throws the 429. */
+  readonly charge: (interaction: FhirInteraction) => void;
+  /**
+   * Called before every create, update (changing or not), patch and delete is stored, after validation;
+   * throws to fail it (injected and concurrency conflicts, 409).
+   */
   readonly beforeWrite: () => void;
   /** Called after every stored version or deletion. */
   readonly onWrite: () => void;
@@ -51,7 +65,11 @@ const MAX_HISTORY_ENTRIES = 100;
  * - an update that changes nothing keeps the stored version (same versionId and lastUpdated);
  * - update of an id that never existed is 404, read of a deleted resource is 410;
  * - `withTransaction` is atomic: a journal undoes the writes when the callback throws, nesting-aware;
- * - searches page like the server and use a token index for `identifier` and a key lookup for `_id`.
+ * - searches page like the server and use a token index for `identifier` and a key lookup for `_id`;
+ * - charges the FHIR quota where the server's repository does: each create, update, patch and delete 100
+ *   points (an unchanged update too), each search 20 (also each conditional reference resolved in a
+ *   body), each read and version read 1, each history read 10;
+ * - reads of resources marked forbidden (`forbid`) answer 403, as under an access policy.
  *
  * It keeps its own storage (see ResourceStore) and overrides every method of MemoryRepository that
  * touches storage, so MemoryRepository's private maps stay empty.
@@ -60,6 +78,8 @@ export class LocalRepository extends MemoryRepository {
   readonly store = new ResourceStore();
   private readonly hooks: RepositoryHooks;
   private readonly searchContext: SearchContext;
+  private readonly forbidden = new Set<string>();
+  private systemDepth = 0;
 
   constructor(hooks: RepositoryHooks) {
     super();
@@ -72,7 +92,7 @@ export class LocalRepository extends MemoryRepository {
   }
 
   override async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
-    this.hooks.beforeWrite();
+    this.charge('WRITE');
     // The server always generates the id; only the batch processor's pre-assigned id is kept, so that
     // `urn:uuid` references within the bundle resolve to it.
     const id = options?.assignedId && resource.id ? resource.id : this.generateId();
@@ -80,14 +100,44 @@ export class LocalRepository extends MemoryRepository {
       throw new OperationOutcomeError(badRequest('Assigned ID is already in use'));
     }
     const prepared = this.prepareForWrite(resource, id);
+    this.beforeWrite();
     return deepClone(this.storeVersion(prepared) as WithId<T>);
   }
 
   override async updateResource<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
+    // The server charges the write before it looks at the resource, and whether or not it changes anything.
+    this.charge('WRITE');
+    return this.updateUncharged(resource, options);
+  }
+
+  override async patchResource<T extends Resource>(
+    resourceType: T['resourceType'],
+    id: string,
+    patch: Operation[] | Parameters,
+    options?: UpdateResourceOptions
+  ): Promise<WithId<T>> {
+    // One write, like the server (MemoryRepository's version would also charge a read).
+    this.charge('WRITE');
+    const resource = deepClone(this.readStored(resourceType, id)) as WithId<T>;
+    try {
+      if (Array.isArray(patch)) {
+        const errors = applyPatch(resource, patch).filter(Boolean);
+        if (errors.length) {
+          throw new OperationOutcomeError(badRequest(errors.map((e) => (e as Error).message).join('\n')));
+        }
+      } else if (patch.parameter) {
+        fhirpathPatchTypedValue(toTypedValue(resource), parseFhirPathPatchParameters(patch));
+      }
+    } catch (err) {
+      throw new OperationOutcomeError(normalizeOperationOutcome(err));
+    }
+    return this.updateUncharged(resource, options);
+  }
+
+  private async updateUncharged<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
     if (!resource.id) {
       throw new OperationOutcomeError(badRequest('Missing id'));
     }
-    this.hooks.beforeWrite();
     const { resourceType, id } = resource;
     const existing = this.store.get(resourceType, id);
     if (!existing && !this.store.isDeleted(resourceType, id)) {
@@ -98,6 +148,8 @@ export class LocalRepository extends MemoryRepository {
       throw new OperationOutcomeError(preconditionFailed);
     }
     const prepared = this.prepareForWrite(resource, id);
+    // A conflicting transaction fails even an update that would change nothing.
+    this.beforeWrite();
     if (existing && sameContent(withoutServerMeta(existing), withoutServerMeta(prepared))) {
       // The server does not write a version for an update that changes nothing.
       return deepClone(existing as WithId<T>);
@@ -106,12 +158,13 @@ export class LocalRepository extends MemoryRepository {
   }
 
   override async deleteResource(resourceType: string, id: string, options?: DeleteResourceOptions): Promise<void> {
-    this.hooks.beforeWrite();
+    this.charge('WRITE');
     const existing = this.readStored(resourceType, id);
     if (options?.ifMatch && existing.meta?.versionId !== options.ifMatch) {
       throw new OperationOutcomeError(preconditionFailed);
     }
-    this.store.remove(resourceType, id, this.generateId(), new Date().toISOString());
+    this.beforeWrite();
+    this.store.remove(resourceType, id, this.generateId(), this.timestamp());
     this.hooks.onWrite();
   }
 
@@ -126,6 +179,8 @@ export class LocalRepository extends MemoryRepository {
   }
 
   override async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+    this.charge('READ');
+    this.assertReadable(resourceType, id);
     return deepClone(this.readStored(resourceType, id) as WithId<T>);
   }
 
@@ -134,6 +189,8 @@ export class LocalRepository extends MemoryRepository {
     id: string,
     options?: ReadHistoryOptions
   ): Promise<Bundle<WithId<T>>> {
+    this.charge('HISTORY');
+    this.assertReadable(resourceType, id);
     const versions = this.store.versions(resourceType, id);
     if (!versions?.length) {
       throw new OperationOutcomeError(notFound);
@@ -154,6 +211,8 @@ export class LocalRepository extends MemoryRepository {
   }
 
   override async readVersion<T extends Resource>(resourceType: string, id: string, vid: string): Promise<WithId<T>> {
+    this.charge('READ');
+    this.assertReadable(resourceType, id);
     const version = this.store.versions(resourceType, id)?.find((v) => v.versionId === vid);
     if (!version) {
       throw new OperationOutcomeError(notFound);
@@ -168,6 +227,7 @@ export class LocalRepository extends MemoryRepository {
     searchRequest: SearchRequest<T>,
     options?: SearchOptions
   ): Promise<Bundle<WithId<T>>> {
+    this.charge('SEARCH');
     return runSearch(this.searchContext, searchRequest, options);
   }
 
@@ -211,6 +271,37 @@ export class LocalRepository extends MemoryRepository {
     return result;
   }
 
+  /** Makes reads and downloads of `Type/id` answer 403, as an access policy that hides it would. */
+  forbid(reference: string): void {
+    this.forbidden.add(reference);
+  }
+
+  /** Throws the server's 403 when the resource is marked forbidden. */
+  assertReadable(resourceType: string, id: string): void {
+    if (this.forbidden.has(resourceType + '/' + id)) {
+      throw new OperationOutcomeError(forbidden);
+    }
+  }
+
+  /**
+   * Runs work as the server's system repository does (job bookkeeping, storage downloads): nothing is
+   * charged to the quota and no conflict is drawn. Only for work that runs inside the server's
+   * one-request-at-a-time queue, so that no other request's writes fall inside it.
+   */
+  async asSystem<TResult>(callback: () => Promise<TResult>): Promise<TResult> {
+    this.systemDepth++;
+    try {
+      return await callback();
+    } finally {
+      this.systemDepth--;
+    }
+  }
+
+  /** The stored resource, or the server's 404/410; no charge (the caller has charged what applies). */
+  readUncharged<T extends Resource>(resourceType: string, id: string): WithId<T> {
+    return deepClone(this.readStored(resourceType, id) as WithId<T>);
+  }
+
   /** Every current resource of a type, unpaged, as copies. For tests and benchmarks. */
   allResources<T extends Resource>(resourceType: T['resourceType']): WithId<T>[] {
     return Array.from(this.store.values(resourceType), (r) => deepClone(r) as WithId<T>);
@@ -238,15 +329,35 @@ export class LocalRepository extends MemoryRepository {
       delete (copy as { url?: string }).url;
     }
     const stripped = withoutServerMeta(copy);
-    resolveConditionalReferences(stripped, (request) => findMatches(this.searchContext, request));
+    // The server resolves each conditional reference with a search, charged like any other.
+    resolveConditionalReferences(stripped, (request) => {
+      this.charge('SEARCH');
+      return findMatches(this.searchContext, request);
+    });
     // The server keeps a Binary's bytes in storage, not in the resource, so their size is not a
     // resource limit (uploads of any size pass; JSON bodies are capped elsewhere).
     validateResource(stripped.resourceType === 'Binary' ? { ...stripped, data: undefined } : stripped);
     return stripped;
   }
 
+  private timestamp(): string {
+    return new Date(this.hooks.now()).toISOString();
+  }
+
+  private charge(interaction: FhirInteraction): void {
+    if (this.systemDepth === 0) {
+      this.hooks.charge(interaction);
+    }
+  }
+
+  private beforeWrite(): void {
+    if (this.systemDepth === 0) {
+      this.hooks.beforeWrite();
+    }
+  }
+
   private storeVersion(prepared: WithId<Resource>): WithId<Resource> {
-    const meta: Meta = { ...prepared.meta, versionId: this.generateId(), lastUpdated: new Date().toISOString() };
+    const meta: Meta = { ...prepared.meta, versionId: this.generateId(), lastUpdated: this.timestamp() };
     const stored = { ...prepared, meta } as WithId<Resource>;
     this.store.put(stored);
     this.hooks.onWrite();
