@@ -1,4 +1,17 @@
+import { restoreNeutralizedFormula } from '../csv/rejected-rows-format';
 import type { RowError } from '../report';
+import { refusedCharacters } from './identifier-chars';
+
+/** How cells are read: as they are, or as a rejected-rows file wrote them (formulas neutralised). */
+export type CellReading = 'as-is' | 'rejected-rows';
+
+/** A cell's value, trimmed; '' when absent. Neutralising apostrophes go before trimming: they precede a tab or CR. */
+export function readCell(cell: string | undefined, reading: CellReading): string {
+  if (cell === undefined) {
+    return '';
+  }
+  return (reading === 'rejected-rows' ? restoreNeutralizedFormula(cell) : cell).trim();
+}
 
 /** Where each of a table's columns sits in the file's records: worked out once per file. */
 export type ColumnIndex = ReadonlyMap<string, number>;
@@ -18,11 +31,16 @@ export function columnIndex(header: readonly string[], columns: readonly { name:
 export class RowReader {
   readonly problems: RowError[] = [];
 
+  /**
+   * `cells: 'rejected-rows'` reads a rejected-rows file that came back: the apostrophes it added
+   * before formula-like values are removed (see csv/rejected-rows-format.ts).
+   */
   constructor(
     readonly row: number,
     private readonly fields: readonly string[],
     private readonly columns: ColumnIndex,
-    readonly sourceId: string | undefined
+    readonly sourceId: string | undefined,
+    private readonly cells: CellReading = 'as-is'
   ) {}
 
   /** A reader over named cells, for testing a table's mapping without a file. */
@@ -34,7 +52,7 @@ export class RowReader {
   /** The trimmed cell, or '' when empty or absent. */
   raw(column: string): string {
     const index = this.columns.get(column);
-    return index === undefined ? '' : (this.fields[index]?.trim() ?? '');
+    return index === undefined ? '' : readCell(this.fields[index], this.cells);
   }
 
   problem(column: string | undefined, message: string): void {
@@ -66,13 +84,14 @@ export class RowReader {
   }
 
   /**
-   * A source id: required, and usable inside a FHIR token search (`system|value`), so without
-   * whitespace, commas, pipes or dollar signs.
+   * A source id: required, at most 256 characters, and safe as a FHIR identifier value (see
+   * identifier-chars.ts: no '|', whitespace, control, invisible or unassigned characters).
    */
   sourceIdValue(column: string): string {
     const value = this.text(column, { maxLength: 256 });
-    if (value && /[\s,|$\\]/.test(value)) {
-      this.problem(column, `${column} must not contain spaces, ',', '|', '$' or '\\' (it becomes a FHIR identifier)`);
+    const refused = value ? refusedCharacters(value) : undefined;
+    if (refused) {
+      this.problem(column, `${column} must not contain ${refused} (it becomes a FHIR identifier)`);
     }
     return value;
   }
