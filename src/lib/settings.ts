@@ -1,4 +1,5 @@
 import type { ProjectSetting } from '@medplum/fhirtypes';
+import { refusedCharacters } from './tables/identifier-chars';
 
 /**
  * How source data maps onto FHIR identities and how it is written. Everything here can be set
@@ -16,8 +17,8 @@ export interface ImportSettings {
   batchSize: number;
   /** Upper bound on one request body; the server refuses JSON bodies over 1 MB. */
   maxRequestBytes: number;
-  /** Legacy encounter type -> FHIR Encounter.class (v3 ActCode). Keys are matched case-insensitively. */
-  encounterClassMap: Record<string, string>;
+  /** Legacy encounter type -> FHIR Encounter.class (v3 ActEncounterCode). Keys are matched case-insensitively. */
+  encounterClassMap: Record<string, EncounterClassCode>;
 }
 
 /** The default identifier base; real migrations should set their own (bot secret IDENTIFIER_BASE). */
@@ -34,10 +35,33 @@ export const DEFAULT_BATCH_SIZE = 500;
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
 
 /**
+ * The encounter classes Encounter.class may hold: the HL7 v3 ActEncounterCode value set
+ * (http://terminology.hl7.org/ValueSet/v3-ActEncounterCode), codes of the v3 ActCode system, with
+ * their displays.
+ */
+export const ENCOUNTER_CLASS_DISPLAY = {
+  AMB: 'ambulatory',
+  EMER: 'emergency',
+  FLD: 'field',
+  HH: 'home health',
+  IMP: 'inpatient encounter',
+  ACUTE: 'inpatient acute',
+  NONAC: 'inpatient non-acute',
+  OBSENC: 'observation encounter',
+  PRENC: 'pre-admission',
+  SS: 'short stay',
+  VR: 'virtual',
+} as const satisfies Record<string, string>;
+
+export type EncounterClassCode = keyof typeof ENCOUNTER_CLASS_DISPLAY;
+
+const ENCOUNTER_CLASS_CODES = Object.keys(ENCOUNTER_CLASS_DISPLAY) as EncounterClassCode[];
+
+/**
  * Default encounter type -> class table (http://terminology.hl7.org/CodeSystem/v3-ActCode).
  * Override it with the ENCOUNTER_CLASS_MAP secret or the `encounterClassMap` input (JSON object).
  */
-export const DEFAULT_ENCOUNTER_CLASS_MAP: Record<string, string> = {
+export const DEFAULT_ENCOUNTER_CLASS_MAP: Record<string, EncounterClassCode> = {
   checkup: 'AMB',
   'follow-up': 'AMB',
   followup: 'AMB',
@@ -80,7 +104,8 @@ export interface SettingsInput {
 
 /**
  * Resolves settings: defaults, then bot secrets (IDENTIFIER_BASE, BATCH_SIZE, ENCOUNTER_CLASS_MAP),
- * then explicit input. Invalid values are reported, never silently replaced.
+ * then explicit input. Invalid values are reported, naming the setting and the rule (never
+ * echoing the value), never silently replaced.
  */
 export function resolveSettings(input: SettingsInput = {}, secrets: Record<string, ProjectSetting> = {}): ImportSettings {
   const settings = defaultSettings();
@@ -89,12 +114,9 @@ export function resolveSettings(input: SettingsInput = {}, secrets: Record<strin
     return secret?.valueString ?? (secret?.valueInteger !== undefined ? String(secret.valueInteger) : undefined);
   };
 
-  const base = input.identifierBase ?? fromSecret('IDENTIFIER_BASE');
-  if (base !== undefined) {
-    if (typeof base !== 'string' || !/^(https?:\/\/|urn:)\S+$/.test(base)) {
-      throw new Error('identifierBase must be an absolute URI (http(s):// or urn:) without spaces');
-    }
-    settings.identifierBase = base.replace(/\/+$/, '');
+  const base = pick(input.identifierBase, 'identifierBase', fromSecret('IDENTIFIER_BASE'), 'the IDENTIFIER_BASE secret');
+  if (base) {
+    settings.identifierBase = checkIdentifierBase(base.value, base.name);
   }
 
   const batchSize = input.batchSize ?? fromSecret('BATCH_SIZE');
@@ -114,26 +136,64 @@ export function resolveSettings(input: SettingsInput = {}, secrets: Record<strin
     settings.maxRequestBytes = n;
   }
 
-  let classMap = input.encounterClassMap ?? fromSecret('ENCOUNTER_CLASS_MAP');
-  if (classMap !== undefined) {
-    if (typeof classMap === 'string') {
-      try {
-        classMap = JSON.parse(classMap);
-      } catch {
-        throw new Error('ENCOUNTER_CLASS_MAP must be a JSON object of type -> ActCode');
-      }
-    }
-    if (typeof classMap !== 'object' || classMap === null || Array.isArray(classMap)) {
-      throw new Error('encounterClassMap must be an object of type -> ActCode');
-    }
-    for (const [type, code] of Object.entries(classMap)) {
-      if (typeof code !== 'string' || !code) {
-        throw new Error(`encounterClassMap: the class for '${type}' must be a non-empty code`);
-      }
-      settings.encounterClassMap[type.trim().toLowerCase()] = code;
-    }
+  const classMap = pick(input.encounterClassMap, 'encounterClassMap', fromSecret('ENCOUNTER_CLASS_MAP'), 'the ENCOUNTER_CLASS_MAP secret');
+  if (classMap) {
+    Object.assign(settings.encounterClassMap, checkEncounterClassMap(classMap.value, classMap.name));
   }
   return settings;
+}
+
+/** The input's value when given, else the secret's, with the name to use in messages. */
+function pick(
+  input: unknown,
+  inputName: string,
+  secret: string | undefined,
+  secretName: string
+): { value: unknown; name: string } | undefined {
+  if (input !== undefined) {
+    return { value: input, name: inputName };
+  }
+  return secret === undefined ? undefined : { value: secret, name: secretName };
+}
+
+/**
+ * identifierBase becomes the start of every identifier system, which goes into searches
+ * (`identifier=system|value`) and conditional URLs: it must be an absolute URI, and nothing in it
+ * may end the system early (`|`), split a search (`,` `?` `#`) or hide (whitespace, control or
+ * invisible characters).
+ */
+function checkIdentifierBase(value: unknown, name: string): string {
+  const rule = `${name} must be an absolute URI (http://, https:// or urn:) without spaces, control or invisible characters, ',', '|', '?' or '#'`;
+  if (typeof value !== 'string' || !/^(https?:\/\/[^/]|urn:[^:])/i.test(value) || /[,?#]/.test(value) || refusedCharacters(value)) {
+    throw new Error(rule);
+  }
+  return value.replace(/\/+$/, '');
+}
+
+/** A type -> class map from JSON text or an object; every class an ActEncounterCode (any case). */
+function checkEncounterClassMap(value: unknown, name: string): Record<string, EncounterClassCode> {
+  let parsed = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new Error(`${name} must be a JSON object of type -> encounter class code`);
+    }
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`${name} must be an object of type -> encounter class code`);
+  }
+  const map: Record<string, EncounterClassCode> = {};
+  for (const [type, code] of Object.entries(parsed)) {
+    const known = typeof code === 'string' ? ENCOUNTER_CLASS_CODES.find((c) => c === code.trim().toUpperCase()) : undefined;
+    if (!known) {
+      throw new Error(
+        `${name}: the class for type ${JSON.stringify(type)} must be an HL7 v3 ActCode encounter code: one of ${ENCOUNTER_CLASS_CODES.join(', ')}`
+      );
+    }
+    map[type.trim().toLowerCase()] = known;
+  }
+  return map;
 }
 
 /** The identifier system for one kind of source id, e.g. identifierSystem(settings, 'patient-id'). */

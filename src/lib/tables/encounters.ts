@@ -1,23 +1,9 @@
 import type { ClinicalImpression, Encounter } from '@medplum/fhirtypes';
-import { identifierSystem } from '../settings';
+import { ENCOUNTER_CLASS_DISPLAY, identifierSystem } from '../settings';
 import type { RowTable } from './types';
 import { referenceByIdentifier, single, together } from './write-units';
 
 export const ACT_CODE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
-
-/** Displays for the v3 ActCode encounter classes the default type table uses. */
-const CLASS_DISPLAY: Record<string, string> = {
-  AMB: 'ambulatory',
-  EMER: 'emergency',
-  IMP: 'inpatient encounter',
-  ACUTE: 'inpatient acute',
-  OBSENC: 'observation encounter',
-  PRENC: 'pre-admission',
-  SS: 'short stay',
-  HH: 'home health',
-  VR: 'virtual',
-  FLD: 'field',
-};
 
 /** Longest note accepted; a longer one would not fit the 1 MB request with its encounter. */
 export const MAX_NOTE_LENGTH = 500_000;
@@ -56,7 +42,7 @@ export const encountersTable: RowTable = {
       resourceType: 'Encounter',
       identifier: [{ system: encounterSystem, value: encounterId }],
       status: 'finished',
-      class: { system: ACT_CODE_SYSTEM, code: classCode ?? '', display: CLASS_DISPLAY[classCode ?? ''] },
+      class: { system: ACT_CODE_SYSTEM, code: classCode ?? '', display: classCode && ENCOUNTER_CLASS_DISPLAY[classCode] },
       type: [{ coding: [{ system: identifierSystem(settings, 'encounter-type'), code: type }], text: type }],
       subject,
       period: { start: date },

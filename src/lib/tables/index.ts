@@ -26,32 +26,46 @@ export function normalizeColumnName(name: string): string {
 
 export type TableMatch = { table: TableDefinition } | { problem: string };
 
-/** Finds the table a header row belongs to, or names what is wrong with it. */
+/** How the tables and their required columns are listed in messages. */
+export function describeTables(tables: readonly TableDefinition[]): string {
+  return tables.map((t) => `${t.name}: ${t.columns.filter((c) => c.required).map((c) => c.name).join(', ')}`).join('; ');
+}
+
+/**
+ * Finds the table a header row belongs to, or names what is wrong with it. A header with every
+ * required column of two or more tables is refused rather than guessed; "looks like" needs at
+ * least two of a table's columns, since one shared name (patient_id) says little.
+ */
 export function detectTable(columns: readonly string[], tables: readonly TableDefinition[]): TableMatch {
   const present = new Set(columns);
-  let best: { table: TableDefinition; matched: number; missing: string[] } | undefined;
-  for (const table of tables) {
-    const missing = table.columns.filter((c) => c.required && !present.has(c.name)).map((c) => c.name);
-    const matched = table.columns.filter((c) => present.has(c.name)).length;
-    if (missing.length === 0 && (!best || best.missing.length > 0 || matched > best.matched)) {
-      best = { table, matched, missing };
-    } else if (!best || (best.missing.length > 0 && matched > best.matched)) {
-      best = { table, matched, missing };
-    }
+  const scored = tables.map((table) => ({
+    table,
+    missing: table.columns.filter((c) => c.required && !present.has(c.name)).map((c) => c.name),
+    matched: table.columns.filter((c) => present.has(c.name)).length,
+  }));
+  const complete = scored.filter((s) => s.missing.length === 0);
+  if (complete.length === 1) {
+    return { table: complete[0].table };
   }
-  if (best && best.missing.length === 0) {
-    return { table: best.table };
-  }
-  if (best && best.matched > 0) {
+  if (complete.length > 1) {
     return {
-      problem: `the header looks like the '${best.table.name}' table but is missing required column(s): ${best.missing.join(', ')}`,
+      problem:
+        `the header has every required column of more than one table (${complete.map((s) => s.table.name).join(', ')}): ` +
+        'name the table to import it as (--table on the command line, "table" in the bot input)',
     };
   }
-  return {
-    problem: `the header matches no known table (${tables
-      .map((t) => `${t.name}: ${t.columns.filter((c) => c.required).map((c) => c.name).join(', ')}`)
-      .join('; ')})`,
-  };
+  const closest = scored.filter((s) => s.matched >= 2).sort((a, b) => b.matched - a.matched)[0];
+  if (closest) {
+    return {
+      problem: `the header looks like the '${closest.table.name}' table but is missing required column(s): ${closest.missing.join(', ')}`,
+    };
+  }
+  return { problem: `the header matches no known table (${describeTables(tables)})` };
+}
+
+/** Every column name the tables know: header cells that may be named in messages as they are. */
+export function knownColumnNames(tables: readonly TableDefinition[]): Set<string> {
+  return new Set(tables.flatMap((t) => t.columns.map((c) => c.name)));
 }
 
 export function findTable(name: string, tables: readonly TableDefinition[]): TableDefinition | undefined {
