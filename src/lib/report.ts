@@ -30,6 +30,11 @@ export interface RowResult {
   reason?: string;
   /** The row's original fields, in header order (for rejected-rows files); never logged. */
   fields?: string[];
+  /**
+   * Failed only because a resource it references is not in Medplum (yet): the resource type. An
+   * upload job may retry such rows while the parent table's uploads are pending or recent.
+   */
+  missingParent?: string;
 }
 
 export interface ImportReport {
@@ -51,15 +56,30 @@ export interface ImportReport {
   wouldWrite?: Record<string, number>;
   /** Set when the import stopped early (time budget): the next run resumes after this row. */
   resumeAfterRow?: number;
+  /** How many errors, skips and warnings were left out to keep the report storable; absent when none. */
+  omitted?: Omitted;
 }
 
-/** Most errors kept in a report; the counters stay exact past it. Keeps reports small enough to store. */
+/** Entries a report left out of its lists (each list says so in a final warning). */
+export interface Omitted {
+  errors: number;
+  skips: number;
+  warnings: number;
+}
+
+/** Most errors (and skips) kept in a report; the counters stay exact past it. Keeps reports small enough to store. */
 export const MAX_REPORTED_ERRORS = 1000;
+/** Most warnings in a report, the notes on what was left out included. */
+export const MAX_REPORTED_WARNINGS = 50;
+/** Longest warning kept; longer ones are cut, so that a report (and the Task holding it) always saves. */
+export const MAX_WARNING_LENGTH = 1000;
+
+const NONE_OMITTED: Omitted = { errors: 0, skips: 0, warnings: 0 };
 
 /** Accumulates row results into a report. */
 export class ReportBuilder {
   private readonly report: ImportReport;
-  private omittedErrors = 0;
+  private readonly omitted: Omitted = { ...NONE_OMITTED };
 
   constructor(table: string, file?: string) {
     this.report = {
@@ -78,7 +98,15 @@ export class ReportBuilder {
   }
 
   warn(message: string): void {
-    this.report.warnings.push(message);
+    const warning = shortened(message);
+    if (this.report.warnings.includes(warning)) {
+      return;
+    }
+    if (this.report.warnings.length < MAX_REPORTED_WARNINGS) {
+      this.report.warnings.push(warning);
+    } else {
+      this.omitted.warnings++;
+    }
   }
 
   add(result: RowResult): void {
@@ -89,12 +117,14 @@ export class ReportBuilder {
         if (this.report.errors.length < MAX_REPORTED_ERRORS) {
           this.report.errors.push(error);
         } else {
-          this.omittedErrors++;
+          this.omitted.errors++;
         }
       }
     } else if (result.state === 'skipped' && !this.report.dryRun) {
       if (this.report.skips.length < MAX_REPORTED_ERRORS) {
         this.report.skips.push({ row: result.row, sourceId: result.sourceId, reason: result.reason ?? 'skipped' });
+      } else {
+        this.omitted.skips++;
       }
     }
   }
@@ -103,20 +133,17 @@ export class ReportBuilder {
     this.report[key] = value;
   }
 
+  /** The report so far; the builder goes on accumulating (it is called after every batch). */
   build(): ImportReport {
-    const report = { ...this.report, errors: [...this.report.errors], warnings: [...this.report.warnings] };
-    if (this.omittedErrors > 0) {
-      report.warnings.push(`${this.omittedErrors} further row errors were not listed (limit ${MAX_REPORTED_ERRORS})`);
-    }
-    report.errors.sort((a, b) => a.row - b.row);
-    return report;
+    const errors = [...this.report.errors].sort((a, b) => a.row - b.row);
+    return { ...this.report, ...cappedLists(errors, this.report.skips, this.report.warnings, this.omitted) };
   }
 }
 
-/** Combines the report of a resumed run with the report of the runs before it. */
+/** Combines the report of a resumed run with the report of the runs before it, keeping the caps and exact counts. */
 export function mergeReports(before: ImportReport, after: ImportReport): ImportReport {
-  const errors = [...before.errors, ...after.errors];
-  const skips = [...before.skips, ...after.skips];
+  const omittedBefore = before.omitted ?? NONE_OMITTED;
+  const omittedAfter = after.omitted ?? NONE_OMITTED;
   return {
     ...after,
     rows: before.rows + after.rows,
@@ -125,8 +152,70 @@ export function mergeReports(before: ImportReport, after: ImportReport): ImportR
     unchanged: before.unchanged + after.unchanged,
     failed: before.failed + after.failed,
     skipped: before.skipped + after.skipped,
+    ...cappedLists(
+      [...before.errors, ...after.errors],
+      [...before.skips, ...after.skips],
+      [...listedWarnings(before), ...listedWarnings(after)],
+      {
+        errors: omittedBefore.errors + omittedAfter.errors,
+        skips: omittedBefore.skips + omittedAfter.skips,
+        warnings: omittedBefore.warnings + omittedAfter.warnings,
+      }
+    ),
+  };
+}
+
+/**
+ * The lists of a report within the caps, with `omitted` counting everything left out (`earlier`:
+ * what was left out before these lists were made) and one final warning per list that lost entries.
+ */
+function cappedLists(
+  errors: readonly RowError[],
+  skips: readonly RowSkip[],
+  warnings: readonly string[],
+  earlier: Omitted
+): Pick<ImportReport, 'errors' | 'skips' | 'warnings' | 'omitted'> {
+  const omitted: Omitted = {
+    errors: earlier.errors + Math.max(0, errors.length - MAX_REPORTED_ERRORS),
+    skips: earlier.skips + Math.max(0, skips.length - MAX_REPORTED_ERRORS),
+    warnings: earlier.warnings,
+  };
+  const listed = [...new Set(warnings.map(shortened))];
+  const room = MAX_REPORTED_WARNINGS - notices({ ...omitted, warnings: 0 }).length;
+  const keep = omitted.warnings > 0 || listed.length > room ? Math.min(listed.length, room - 1) : listed.length;
+  omitted.warnings += listed.length - keep;
+  const anyOmitted = omitted.errors + omitted.skips + omitted.warnings > 0;
+  return {
     errors: errors.slice(0, MAX_REPORTED_ERRORS),
     skips: skips.slice(0, MAX_REPORTED_ERRORS),
-    warnings: [...new Set([...before.warnings, ...after.warnings])],
+    warnings: [...listed.slice(0, keep), ...notices(omitted)],
+    ...(anyOmitted ? { omitted } : {}),
   };
+}
+
+/** The final warnings that say what a report left out. */
+function notices(omitted: Omitted): string[] {
+  return [
+    omitted.errors > 0 ? `${omitted.errors} further row errors were not listed (limit ${MAX_REPORTED_ERRORS})` : '',
+    omitted.skips > 0 ? `${omitted.skips} further skipped rows were not listed (limit ${MAX_REPORTED_ERRORS})` : '',
+    omitted.warnings > 0 ? `${omitted.warnings} further warnings were not listed (limit ${MAX_REPORTED_WARNINGS})` : '',
+  ].filter((notice) => notice !== '');
+}
+
+/** A report's own warnings, without the notes on what it left out (merging writes new ones). */
+function listedWarnings(report: ImportReport): string[] {
+  const own = new Set(notices(report.omitted ?? NONE_OMITTED));
+  return report.warnings.filter((warning) => !own.has(warning));
+}
+
+/** A warning cut to MAX_WARNING_LENGTH characters, never inside a surrogate pair. */
+function shortened(warning: string): string {
+  if (warning.length <= MAX_WARNING_LENGTH) {
+    return warning;
+  }
+  let end = MAX_WARNING_LENGTH - 1;
+  if (/[\uD800-\uDBFF]/.test(warning[end - 1])) {
+    end--;
+  }
+  return `${warning.slice(0, end)}\u2026`;
 }
