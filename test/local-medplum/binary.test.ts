@@ -1,4 +1,5 @@
-import type { Binary } from '@medplum/fhirtypes';
+import type { WithId } from '@medplum/core';
+import type { Binary, Patient } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import { createFakeClock } from '../helpers/clock';
@@ -6,6 +7,9 @@ import { outcomeStatus, patient, rawFetch, rejection } from './helpers';
 
 const CSV = 'patient_id,name\nP001,Homer Simpson\nP002,Marge Simpson\n';
 const BYTES = new Uint8Array([0, 1, 2, 254, 255, 10, 13]);
+
+/** What createBinary returns: the stored Binary plus its presigned storage URL. */
+type StoredBinary = WithId<Binary> & { url: string };
 
 async function bytesOf(blob: Blob): Promise<number[]> {
   return Array.from(new Uint8Array(await blob.arrayBuffer()));
@@ -15,7 +19,7 @@ describe('rule e: Binary bytes are stored and downloadable as the server serves 
   test('createBinary(string) then download by storage URL, Binary/<id> and full FHIR URL', async () => {
     const medplum = createLocalMedplum({ maxRetries: 0 });
     const binary = await medplum.createBinary({ data: CSV, contentType: 'text/csv', filename: 'patients.csv' });
-    const url = (binary as Binary & { url: string }).url;
+    const url = (binary as StoredBinary).url;
     // A presigned storage URL, as the server's presign.ts builds it.
     expect(url).toMatch(
       new RegExp(`^https://example\\.com/storage/${binary.id}/${binary.meta?.versionId}\\?Expires=\\d+&Signature=[0-9a-f]{64}$`)
@@ -79,7 +83,7 @@ describe('rule e: Binary bytes are stored and downloadable as the server serves 
   test('presigned URLs expire an hour after upload on the server clock, and carry content-length', async () => {
     const clock = createFakeClock(Date.parse('2026-03-01T12:00:00Z'));
     const medplum = createLocalMedplum({ maxRetries: 0, clock });
-    const binary = (await medplum.createBinary({ data: CSV, contentType: 'text/csv' })) as Binary & { url: string };
+    const binary = (await medplum.createBinary({ data: CSV, contentType: 'text/csv' })) as StoredBinary;
     const url = new URL(binary.url);
     expect(Number(url.searchParams.get('Expires'))).toBe(Date.parse('2026-03-01T13:00:00Z') / 1000);
     const response = await medplum.client.mockFetch(binary.url, {});
@@ -94,9 +98,7 @@ describe('rule e: Binary bytes are stored and downloadable as the server serves 
 
   test('a separate storage host (hosted Medplum) serves the same store', async () => {
     const medplum = createLocalMedplum({ maxRetries: 0, storageBaseUrl: 'https://storage.medplum.com/binary/' });
-    const binary = (await medplum.createBinary({ data: BYTES, contentType: 'application/octet-stream' })) as Binary & {
-      url: string;
-    };
+    const binary = (await medplum.createBinary({ data: BYTES, contentType: 'application/octet-stream' })) as StoredBinary;
     expect(binary.url.startsWith(`https://storage.medplum.com/binary/${binary.id}/`)).toBe(true);
     expect(await bytesOf(await medplum.download(binary.url))).toEqual(Array.from(BYTES));
     // URLs in the self-hosted form still resolve.
@@ -110,7 +112,7 @@ describe('rule e: Binary bytes are stored and downloadable as the server serves 
     expect(missing.headers.get('content-type')).toContain('application/fhir+json');
     expect((await missing.json()).resourceType).toBe('OperationOutcome');
 
-    const deleted = (await medplum.createBinary({ data: CSV, contentType: 'text/csv' })) as Binary & { url: string };
+    const deleted = (await medplum.createBinary({ data: CSV, contentType: 'text/csv' })) as StoredBinary;
     await medplum.deleteResource('Binary', deleted.id);
     for (const target of [deleted.url, medplum.fhirUrl('Binary', deleted.id).toString()]) {
       const response = await medplum.client.mockFetch(target, { headers: { accept: '*/*' } });
@@ -118,7 +120,7 @@ describe('rule e: Binary bytes are stored and downloadable as the server serves 
       expect((await response.json()).issue[0].code).toBe('deleted');
     }
 
-    const hidden = (await medplum.createBinary({ data: CSV, contentType: 'text/csv' })) as Binary & { url: string };
+    const hidden = (await medplum.createBinary({ data: CSV, contentType: 'text/csv' })) as StoredBinary;
     const visible = await medplum.createBinary({ data: CSV, contentType: 'text/csv' });
     medplum.forbid(`Binary/${hidden.id}`);
     for (const target of [hidden.url, medplum.fhirUrl('Binary', hidden.id).toString()]) {
@@ -132,7 +134,7 @@ describe('rule e: Binary bytes are stored and downloadable as the server serves 
 
   test('forbid applies to reads, version reads and history of any resource', async () => {
     const medplum = createLocalMedplum({ maxRetries: 0 });
-    const pat = await medplum.createResource(patient('FB1'));
+    const pat = await medplum.createResource<Patient>(patient('FB1'));
     medplum.forbid(`Patient/${pat.id}`);
     expect(outcomeStatus(await rejection(medplum.readResource('Patient', pat.id)))).toBe(403);
     expect(outcomeStatus(await rejection(medplum.readHistory('Patient', pat.id)))).toBe(403);

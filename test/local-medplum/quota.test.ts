@@ -91,7 +91,11 @@ describe('FHIR quota: the costs measured on a real server, read from the RateLim
     expect(await costOf(medplum, () => medplum.searchResources('Patient', { identifier: `${SYSTEM}|none` }))).toBe(20);
     expect(
       await costOf(medplum, () =>
-        medplum.post(medplum.fhirUrl('Patient', '_search'), `identifier=${SYSTEM}|S1,${SYSTEM}|S2`, 'application/x-www-form-urlencoded')
+        medplum.post(
+          medplum.fhirUrl('Patient', '_search'),
+          `identifier=${SYSTEM}|S1,${SYSTEM}|S2`,
+          'application/x-www-form-urlencoded'
+        )
       )
     ).toBe(20);
   });

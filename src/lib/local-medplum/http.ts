@@ -105,7 +105,9 @@ export class RequestBody {
 /** An HTML error page as a gateway (nginx, an AWS ALB) sends it when the server behind it fails. */
 export function gatewayErrorResponse(status: 502 | 504): Response {
   const title = status === 502 ? '502 Bad Gateway' : '504 Gateway Time-out';
-  const page = `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`;
+  const page =
+    `<html>\r\n<head><title>${title}</title></head>\r\n` +
+    `<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`;
   return new Response(page, { status, headers: { 'content-type': 'text/html', 'content-length': String(page.length) } });
 }
 
