@@ -23,7 +23,19 @@ export type RunBotInVmOptions = ({ code: string; distPath?: never } | { distPath
   event: Partial<BotEvent> & { input: unknown };
   /** vm timeout in ms (server: Bot.timeout * 1000, default 10 s); bounds synchronous code only. */
   timeoutMs?: number;
+  /**
+   * Simulated time for the bot (e.g. test/helpers/clock.ts): the sandbox's `Date.now()` and `new Date()`
+   * read it, and `sleep` from @medplum/core and `setTimeout` from node:timers/promises wait on it.
+   * Without it the bot sees real time, as before.
+   */
+  clock?: VmClock;
 };
+
+/** What the runner needs of a clock. */
+export interface VmClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
 
 export interface BotRunResult {
   /** What the handler resolved to, as the vm realm produced it (not JSON round-tripped). */
@@ -160,7 +172,9 @@ export async function runBotInVm(options: RunBotInVmOptions): Promise<BotRunResu
   const sandbox = {
     console: botConsole,
     fetch: globalThis.fetch,
-    require: botRequire,
+    require: options.clock ? clockedRequire(options.clock) : botRequire,
+    // Shadows the context's own Date only when simulated time is asked for.
+    ...(options.clock ? { Date: clockedDate(options.clock) } : {}),
     ContentType,
     Hl7Message,
     MedplumClient,
@@ -200,4 +214,77 @@ export async function runBotInVm(options: RunBotInVmOptions): Promise<BotRunResu
     botConsole.log('Error', normalizeErrorString(err));
     throw new BotRunError(err, logs, handlerFound);
   }
+}
+
+/**
+ * A Date that reads the clock when it is asked for "now" (`Date.now()`, `new Date()`, `Date()`) and is
+ * the host's Date otherwise, so `new Date(x)`, `Date.parse`, `Date.UTC` and `instanceof Date` behave.
+ */
+function clockedDate(clock: VmClock): DateConstructor {
+  return new Proxy(Date, {
+    construct: (target, args, newTarget) => Reflect.construct(target, args.length ? args : [clock.now()], newTarget),
+    apply: () => new Date(clock.now()).toString(),
+    get: (target, property, receiver) => (property === 'now' ? () => clock.now() : Reflect.get(target, property, receiver)),
+  });
+}
+
+/** The sandbox `require`, with the two ways a bot can wait (core's `sleep`, timers/promises) put on the clock. */
+function clockedRequire(clock: VmClock): NodeJS.Require {
+  const core = { ...(botRequire('@medplum/core') as Record<string, unknown>), sleep: clockedSleep(clock) };
+  const timers = {
+    ...(botRequire('node:timers/promises') as Record<string, unknown>),
+    setTimeout: clockedSetTimeout(clock),
+  };
+  const modules: Record<string, unknown> = {
+    '@medplum/core': core,
+    'node:timers/promises': timers,
+    'timers/promises': timers,
+  };
+  const sandboxRequire = (id: string): unknown => (Object.hasOwn(modules, id) ? modules[id] : botRequire(id));
+  return Object.assign(sandboxRequire, {
+    resolve: botRequire.resolve,
+    cache: botRequire.cache,
+    extensions: botRequire.extensions,
+    main: botRequire.main,
+  }) as NodeJS.Require;
+}
+
+/** Core's `sleep(ms, options?)`: resolves after `ms` on the clock, rejects with the signal's reason on abort. */
+function clockedSleep(clock: VmClock): (ms: number, options?: { signal?: AbortSignal }) => Promise<void> {
+  return (ms, options) => waitOnClock(clock, ms, options?.signal, () => options?.signal?.reason);
+}
+
+/** timers/promises `setTimeout(delay, value, { signal })`: resolves `value`; rejects with an AbortError. */
+function clockedSetTimeout(
+  clock: VmClock
+): <T = void>(delay?: number, value?: T, options?: { signal?: AbortSignal }) => Promise<T> {
+  return async <T>(delay = 1, value?: T, options?: { signal?: AbortSignal }): Promise<T> => {
+    const abortError = (): Error =>
+      Object.assign(new Error('The operation was aborted', { cause: options?.signal?.reason }), {
+        name: 'AbortError',
+        code: 'ABORT_ERR',
+      });
+    await waitOnClock(clock, delay, options?.signal, abortError);
+    return value as T;
+  };
+}
+
+function waitOnClock(clock: VmClock, ms: number, signal: AbortSignal | undefined, abortReason: () => unknown): Promise<void> {
+  if (signal?.aborted) {
+    return Promise.reject(abortReason());
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(abortReason());
+    signal?.addEventListener('abort', onAbort, { once: true });
+    clock.sleep(ms).then(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      (err: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(err);
+      }
+    );
+  });
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { botBuildOptions } from '../../esbuild-script.mjs';
+import { createFakeClock } from '../helpers/clock';
 import { BotRunError, runBotInVm } from '../helpers/vm-runner';
 
 const fixtureDir = fileURLToPath(new URL('../fixtures/bots/', import.meta.url));
@@ -123,5 +124,47 @@ describe('runBotInVm', () => {
     const dist = await build('spin');
     const { result } = await runBotInVm({ distPath: dist, medplum: new MockClient(), event: { input: { mode: 'async-wait', ms: 300 } }, timeoutMs: 100 });
     expect(result).toBe('waited');
+  });
+
+  it('with a clock: Date.now(), new Date(), core sleep and timers/promises setTimeout use it', async () => {
+    const clock = createFakeClock(Date.parse('2026-05-01T00:00:00Z'));
+    const start = clock.now();
+    const aborted = new AbortController();
+    aborted.abort(new Error('stop'));
+    const before = performance.now();
+    const { result } = await runBotInVm({
+      distPath: await build('clock'),
+      medplum: new MockClient(),
+      event: { input: { sleepMs: 60_000, waitMs: 30_000, aborted: aborted.signal } },
+      clock,
+    });
+    expect(performance.now() - before).toBeLessThan(5_000);
+    expect(result).toEqual({
+      start,
+      constructed: start,
+      afterSleep: start + 60_000,
+      afterWait: start + 90_000,
+      value: 'waited',
+      abortReason: 'stop',
+      epoch: '1970-01-01T00:00:00.000Z',
+      parsed: Date.parse('2000-01-01T00:00:00Z'),
+      isDate: true,
+      called: 'string',
+    });
+    expect(clock.now()).toBe(start + 90_000);
+  });
+
+  it('without a clock the bot sees real time', async () => {
+    const before = Date.now();
+    const { result } = await runBotInVm({
+      distPath: await build('clock'),
+      medplum: new MockClient(),
+      event: { input: { sleepMs: 30, waitMs: 30 } },
+    });
+    const r = result as Record<string, number>;
+    expect(r.start).toBeGreaterThanOrEqual(before);
+    expect(r.afterSleep - r.start).toBeGreaterThanOrEqual(25);
+    expect(r.afterWait - r.afterSleep).toBeGreaterThanOrEqual(25);
+    expect(r.afterWait).toBeLessThanOrEqual(Date.now());
   });
 });
