@@ -64,7 +64,7 @@ async function quotaMinutes(text: string, rows: number, batchSize: number): Prom
   });
   const { report } = await importCsv(medplum, csvFromText('quota.csv', text), {
     settings: { ...defaultSettings(), batchSize },
-    executor: { sleep: async (ms) => void (clock += ms) },
+    executor: { clock: { now: () => clock, sleep: async (ms) => void (clock += ms) } },
   });
   if (report.created !== rows) {
     throw new Error(`quota run at batch size ${batchSize}: ${report.created} of ${rows} created`);

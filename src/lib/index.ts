@@ -5,15 +5,15 @@
 export type { CsvDocument, CsvRecord } from './csv/document';
 export { csvFromText } from './csv/document';
 export { ImportFileError, DependencyNotReadyError } from './errors';
-export type { ImportOptions, ImportOutcome, ImportProgress } from './engine/import-csv';
+export type { Checkpoint, ImportOptions, ImportOutcome, ImportProgress } from './engine/import-csv';
 export { importCsv, DRY_RUN_REASON } from './engine/import-csv';
 export type { FileShape } from './engine/inspect';
 export { inspectCsv } from './engine/inspect';
 export { orderByDependencies } from './engine/order';
 export type { RetryPolicy, ExecutorOptions, ExecutorStats } from './execute/executor';
 export { BatchExecutor, DEFAULT_RETRY_POLICY } from './execute/executor';
-export type { ImportRequest } from './input/bot-input';
-export { resolveBotInput, BotInputError, HOW_TO_CALL, MAX_CSV_BYTES } from './input/bot-input';
+export type { BotCall, CsvSource, DirectImport } from './input/event';
+export { classifyBotCall, BotInputError, HOW_TO_CALL, MAX_CSV_BYTES } from './input/event';
 export type { ImportReport, RowError, RowResult, RowSkip, RowState } from './report';
 export type { ImportSettings, SettingsInput } from './settings';
 export { defaultSettings, resolveSettings, identifierSystem, DEFAULT_ENCOUNTER_CLASS_MAP } from './settings';

@@ -69,9 +69,11 @@ describe('the built import-csv bot, by each way Medplum calls it', () => {
       const doc = await upload(medplum, file);
       const reference =
         file === 'conditions.csv'
-          ? (doc.content[0].attachment.url as string).replace(/^.*\/(Binary\/[^/?]+).*$/, '$1')
+          ? `Binary/${/\/storage\/(?:Binary\/)?([A-Za-z0-9\-.]+)/.exec(doc.content[0].attachment.url as string)?.[1]}`
           : `DocumentReference/${doc.id}`;
-      const report = await execute(medplum, { document: { reference } });
+      // A DocumentReference is an upload: imported under its Task, answered with the job's result.
+      const result = (await execute(medplum, { document: { reference } })) as unknown as ImportReport & { report?: ImportReport };
+      const report = reference.startsWith('Binary/') ? result : (result.report as ImportReport);
       expect(report.failed, `${file} via ${reference}`).toBe(0);
     }
     expectGuideState(medplum);

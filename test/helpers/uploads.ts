@@ -39,6 +39,7 @@ export async function runBot(
   });
 }
 
+/** The import Tasks (one per upload), not the sweep's own bookkeeping Task. */
 export function importTasks(medplum: LocalMedplum): Task[] {
-  return medplum.allResources<Task>('Task');
+  return medplum.allResources<Task>('Task').filter((t) => t.code?.coding?.some((c) => c.code === 'csv-import'));
 }

@@ -28,8 +28,11 @@ async function importAll(medplum: LocalMedplum, clock?: { now: number }): Promis
         ? {
             random,
             // Simulated time: waiting advances the clock the server's quota window reads.
-            sleep: async (ms) => {
-              clock.now += ms;
+            clock: {
+              now: () => clock.now,
+              sleep: async (ms) => {
+                clock.now += ms;
+              },
             },
           }
         : undefined,

@@ -3,7 +3,20 @@ import { normalizeErrorString, sleep } from '@medplum/core';
 import type { Attachment, DocumentReference, Resource, ResourceType, Task } from '@medplum/fhirtypes';
 import { randomBytes } from 'node:crypto';
 import type { UploadEventResult } from '../../src/lib/jobs/scheduler';
-import { isFinished, JOB, rejectedRowsAttachment, taskReport, uploadOf } from '../../src/lib/jobs/task-ledger';
+import { linkTo } from '../../src/lib/execute/server-link';
+import { tokenParam } from '../../src/lib/fhir/search-values';
+import { trustedLocations } from '../../src/lib/input/download';
+import type { Upload } from '../../src/lib/jobs/task-ledger';
+import { isFinished, JOB, outputAttachments, taskReport, uploadsOf } from '../../src/lib/jobs/task-ledger';
+
+/** The (first) CSV upload of a DocumentReference, as the bot sees it. */
+function uploadOf(medplum: MedplumClient, doc: DocumentReference): Upload | undefined {
+  return uploadsOf(doc, trustedLocations(linkTo(medplum)))[0];
+}
+
+function rejectedRowsAttachment(task: Task): Attachment | undefined {
+  return outputAttachments(task, JOB.outputs.rejectedRows)[0];
+}
 import type { ImportReport } from '../../src/lib/report';
 import { GUIDE_FILES, guideCsv } from '../helpers/guide';
 
@@ -139,14 +152,14 @@ export async function processUpload(
 
 /** The upload's Task once it is completed or failed. */
 export async function waitForTask(medplum: MedplumClient, doc: DocumentReference, timeoutMs: number): Promise<WithId<Task>> {
-  const upload = uploadOf(doc);
+  const upload = uploadOf(medplum, doc);
   if (!upload) {
     throw new Error(`DocumentReference/${doc.id} has no CSV attachment with a URL`);
   }
   const deadline = Date.now() + timeoutMs;
   let last: WithId<Task> | undefined;
   for (;;) {
-    last = await medplum.searchOne('Task', { identifier: `${JOB.uploadIdentifierSystem}|${upload.key}` }, { cache: 'no-cache' });
+    last = await medplum.searchOne('Task', { identifier: tokenParam(JOB.uploadIdentifierSystem, upload.key) }, { cache: 'no-cache' });
     if (last && isFinished(last)) {
       return last;
     }
@@ -179,16 +192,16 @@ export async function deleteUpload(
     }
   }
   if (doc) {
-    const upload = uploadOf(doc);
+    const upload = uploadOf(medplum, doc);
     const tasks = upload
-      ? await medplum.searchResources('Task', { identifier: `${JOB.uploadIdentifierSystem}|${upload.key}` }, { cache: 'no-cache' })
+      ? await medplum.searchResources('Task', { identifier: tokenParam(JOB.uploadIdentifierSystem, upload.key) }, { cache: 'no-cache' })
       : [];
     for (const task of tasks) {
       await remove('Binary', binaryId(rejectedRowsAttachment(task)?.url));
       await remove('Task', task.id);
     }
     await remove('DocumentReference', doc.id);
-    await remove('Binary', binaryId(upload?.attachment.url));
+    await remove('Binary', upload?.binaryId);
   }
   return deleted;
 }

@@ -9,7 +9,7 @@ export interface PlannedRow {
   unit: WriteUnit;
   /** The unit's batch entry as UTF-8 JSON, made once: its length is the row's size, and it is copied into the request body. */
   entryBytes: Uint8Array;
-  /** `[resourceType, 'system|value']` of each write, for the probe's searches. */
+  /** `[resourceType, token]` of each write, the token escaped for a URL, for the probe's searches. */
   probeTokens: [string, string][];
   /** The row's original fields, kept until its result is known (rejected-rows files). */
   fields?: string[];
@@ -51,13 +51,15 @@ export function unitWrites(unit: WriteUnit): ResourceWrite[] {
 }
 
 /**
- * The probe: a nested bundle of searches, placed first, that reads the current version of every
- * resource the batch is about to write. The server runs nested bundles before the other entries,
- * so the probe sees the state *before* the writes; comparing versions afterwards tells "updated"
- * from "unchanged" (both answer 200) at no extra request. It is a transaction-typed bundle
- * because nested transactions run first, before nested batches.
+ * Longest query string one probe search may have. The server refuses query strings over 70,000
+ * characters (fhir-router; the 5.0 server took 85,000): stay well under the smaller.
  */
-export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined {
+export const MAX_PROBE_QUERY_CHARS = 60_000;
+/** Most tokens in one probe search: a search page holds at most 1,000 resources. */
+export const MAX_PROBE_TOKENS = 500;
+
+/** One probe search per resource type and slice of tokens, each within the URL and page limits. */
+export function probeSearchUrls(rows: readonly PlannedRow[]): string[] {
   const byType = new Map<string, string[]>();
   for (const row of rows) {
     for (const [type, token] of row.probeTokens) {
@@ -69,7 +71,41 @@ export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined
       }
     }
   }
-  if (byType.size === 0) {
+  const urls: string[] = [];
+  for (const [type, tokens] of byType) {
+    let slice: string[] = [];
+    let chars = 0;
+    const flush = (): void => {
+      if (slice.length) {
+        // Twice the tokens: identifiers that differ only in case may both match one token.
+        urls.push(`${type}?identifier=${slice.join(',')}&_count=${Math.min(1000, slice.length * 2)}&_elements=identifier`);
+      }
+      slice = [];
+      chars = 0;
+    };
+    for (const token of tokens) {
+      if (slice.length >= MAX_PROBE_TOKENS || chars + token.length + 1 > MAX_PROBE_QUERY_CHARS - 100) {
+        flush();
+      }
+      slice.push(token);
+      chars += token.length + 1;
+    }
+    flush();
+  }
+  return urls;
+}
+
+/**
+ * The probe: a nested bundle of searches, placed first, that reads the current version of every
+ * resource the batch is about to write. The server runs nested bundles before the other entries,
+ * so the probe sees the state *before* the writes; comparing versions afterwards tells "updated"
+ * from "unchanged" (both answer 200) at no extra request. It is a transaction-typed bundle
+ * because nested transactions run first, before nested batches. Each search stays within the
+ * server's query-length and page limits.
+ */
+export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined {
+  const urls = probeSearchUrls(rows);
+  if (urls.length === 0) {
     return undefined;
   }
   return {
@@ -77,12 +113,7 @@ export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined
     resource: {
       resourceType: 'Bundle',
       type: 'transaction',
-      entry: [...byType].map(([type, tokens]) => ({
-        request: {
-          method: 'GET',
-          url: `${type}?identifier=${tokens.join(',')}&_count=${Math.min(1000, tokens.length * 2)}&_elements=identifier`,
-        },
-      })),
+      entry: urls.map((url) => ({ request: { method: 'GET', url } })),
     },
   };
 }
@@ -96,6 +127,15 @@ export function planRow(row: number, sourceId: string | undefined, unit: WriteUn
   return { row, sourceId, unit, fields, entryBytes: utf8.encode(JSON.stringify(unitEntry(unit))), probeTokens };
 }
 
+/** The bytes a row adds to a request: its entry, and its tokens in the probe. */
+export function plannedSize(row: PlannedRow): number {
+  let size = row.entryBytes.length + 1;
+  for (const [, token] of row.probeTokens) {
+    size += token.length + 1;
+  }
+  return size;
+}
+
 const utf8 = new TextEncoder();
 const BODY_START = utf8.encode('{"resourceType":"Bundle","type":"batch","entry":[');
 const BODY_END = utf8.encode(']}');
@@ -105,7 +145,7 @@ const COMMA = 0x2c;
  * The batch request body for some rows, as UTF-8 JSON: the probe first, then one entry per row.
  * Copied together from the bytes made at planning: no row is serialised or encoded twice.
  */
-export function batchBody(rows: readonly PlannedRow[]): { body: Uint8Array; probed: boolean } {
+export function batchBody(rows: readonly PlannedRow[]): { body: Uint8Array; probed: boolean; probeSearches: number } {
   const probe = probeEntry(rows);
   const entries: Uint8Array[] = probe ? [utf8.encode(JSON.stringify(probe))] : [];
   for (const row of rows) {
@@ -126,12 +166,14 @@ export function batchBody(rows: readonly PlannedRow[]): { body: Uint8Array; prob
     offset += entry.length;
   });
   body.set(BODY_END, offset);
-  return { body, probed: probe !== undefined };
+  const probeSearches = (probe?.resource as { entry?: unknown[] } | undefined)?.entry?.length ?? 0;
+  return { body, probed: probe !== undefined, probeSearches };
 }
 
 /**
  * Groups planned rows into batches bounded by entry count and by request size (the server refuses
- * JSON bodies over 1 MB). Sizes are measured on the serialised entries.
+ * JSON bodies over 1 MB). Sizes are measured on the serialised entries and probe tokens
+ * (plannedSize).
  */
 export class BatchAssembler {
   private rows: PlannedRow[] = [];

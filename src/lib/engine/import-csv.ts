@@ -1,20 +1,25 @@
 import type { MedplumClient } from '@medplum/core';
 import { generateId, normalizeErrorString } from '@medplum/core';
 import type { PlannedRow } from '../bundles/batch';
-import { BatchAssembler, planRow, unitWrites } from '../bundles/batch';
+import { BatchAssembler, plannedSize, planRow, unitWrites } from '../bundles/batch';
 import type { CsvDocument, CsvRecord } from '../csv/document';
 import { isBlankRecord } from '../csv/document';
-import { classifyBatch } from '../execute/classify';
+import { classifyBatch, UNVERIFIED_REASON } from '../execute/classify';
 import type { ExecutorOptions, ExecutorStats } from '../execute/executor';
 import { BatchExecutor } from '../execute/executor';
+import { OutOfTimeError } from '../execute/quota';
 import type { ImportReport, RowResult } from '../report';
 import { ReportBuilder } from '../report';
 import type { ImportSettings } from '../settings';
 import { defaultSettings } from '../settings';
 import { defaultTables } from '../tables';
-import type { ColumnIndex } from '../tables/row-reader';
-import { columnIndex, RowReader } from '../tables/row-reader';
-import type { AggregateItem, AggregateTable, MappingContext, TableDefinition, WriteUnit } from '../tables/types';
+import { batchBody } from '../bundles/batch';
+import { isRejectedRowsHeader } from '../csv/rejected-rows-format';
+import { writeInChunks } from '../tables/chunked-write';
+import { visibleSourceId } from '../tables/identifier-chars';
+import type { CellReading, ColumnIndex } from '../tables/row-reader';
+import { columnIndex, readCell, RowReader } from '../tables/row-reader';
+import type { AggregateItem, AggregateTable, MappingContext, ResourceWrite, TableDefinition, WriteUnit } from '../tables/types';
 import type { FileShape } from './inspect';
 import { IdRegistry } from './id-registry';
 import { inspectCsv } from './inspect';
@@ -24,6 +29,20 @@ export interface ImportProgress {
   table: string;
   rowsDone: number;
   rowsTotal: number;
+}
+
+/**
+ * Where a file stands after a batch, or where a stopped run left it: every data row up to
+ * `resumeAfterRow` is finished, and so are the rows in `doneBeyond` (finished out of order, e.g.
+ * while an earlier row's entry waited for a retry). A later run skips both.
+ */
+export interface Checkpoint {
+  resumeAfterRow: number;
+  doneBeyond: number[];
+  /** Rows of this run that wait for a parent resource (see `deferMissingParents`). */
+  deferred: number[];
+  /** This run's report so far. */
+  report: ImportReport;
 }
 
 export interface ImportOptions {
@@ -36,7 +55,16 @@ export interface ImportOptions {
   dryRun?: boolean;
   /** Skip rows up to this spreadsheet row number (resuming a checkpointed import). */
   startAfterRow?: number;
-  /** Stop starting new batches at this time (ms since epoch); the report says where to resume. */
+  /** Rows after `startAfterRow` that an earlier run finished: skipped too. */
+  skipRows?: ReadonlySet<number>;
+  /** Only these rows are imported (a retry of rows that waited for their parents); the rest are read, not written. */
+  onlyRows?: ReadonlySet<number>;
+  /**
+   * Rows that fail only because a resource they reference is not in Medplum are not reported:
+   * they are returned in `deferred` for a later retry.
+   */
+  deferMissingParents?: boolean;
+  /** Stop starting new requests at this time (ms since epoch, on the executor's clock); the outcome says where to resume. */
   deadline?: number;
   /** Asked before each row; true stops the import like a deadline (e.g. the job's claim was lost). */
   shouldStop?: () => boolean;
@@ -44,6 +72,8 @@ export interface ImportOptions {
   keepFailedFields?: boolean;
   onProgress?: (progress: ImportProgress) => void;
   onRowResult?: (result: RowResult) => void;
+  /** Awaited after every batch written: where the file stands (an upload job saves it in its Task). */
+  onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
   /** Receives operational log lines: row numbers, counts, source ids; never cell values. */
   log?: (line: string) => void;
   executor?: Partial<ExecutorOptions>;
@@ -55,13 +85,18 @@ export interface ImportOptions {
 export interface ImportOutcome {
   report: ImportReport;
   stats: ExecutorStats;
+  /** Set when the run stopped before the end of the file (deadline, lost claim). */
+  stoppedAt?: Checkpoint;
+  /** Rows waiting for a parent resource (only with `deferMissingParents`). */
+  deferred: number[];
 }
 
 export const DRY_RUN_REASON = 'dry run: valid, not written';
 
 /**
  * Imports one CSV file: structure check (nothing written on failure) -> per row: validate and
- * map -> batches -> execution with retries -> one result per row -> report.
+ * map -> batches -> execution with retries -> one result per row -> report. Stops, with a
+ * checkpoint, when the deadline comes: nothing is sent after it.
  */
 export async function importCsv(
   medplum: MedplumClient,
@@ -81,29 +116,37 @@ export async function importCsv(
     report.set('dryRun', true);
   }
 
-  const executor = new BatchExecutor(medplum, { log, ...options.executor });
-  const prepare = table.prepare?.bind(table);
-  const lookups = prepare
-    ? await executor.retrying(`loading lookups for ${table.name}`, () => prepare(medplum, settings, doc.name))
-    : undefined;
-  const context: MappingContext<unknown> = { settings, lookups, now: now(), newUuid: generateId };
+  const executor = new BatchExecutor(medplum, { log, deadline: options.deadline, ...options.executor });
+  const progress = new RunProgress(options.startAfterRow ?? 0, options.skipRows);
+  const deferred: number[] = [];
+  const unverified: number[] = [];
   const wouldWrite = new Map<string, number>();
   let rowsDone = 0;
 
   const finish = (result: RowResult): void => {
+    progress.finished(result.row);
+    if (options.deferMissingParents && result.state === 'failed' && result.missingParent) {
+      deferred.push(result.row);
+      return;
+    }
     if (!options.keepFailedFields) {
       delete result.fields;
+    }
+    if (result.reason === UNVERIFIED_REASON) {
+      unverified.push(result.row);
     }
     report.add(result);
     options.onRowResult?.(result);
     rowsDone++;
   };
-  const progress = (): void =>
+  const reportProgress = (): void =>
     options.onProgress?.({ file: doc.name, table: table.name, rowsDone, rowsTotal: shape.dataRows });
+  const checkpoint = (): Checkpoint => ({ ...progress.checkpoint(), deferred: [...deferred], report: report.build() });
 
-  const send = async (rows: PlannedRow[] | undefined): Promise<void> => {
+  /** Sends a batch; false when the executor stopped at the deadline. */
+  const send = async (rows: PlannedRow[] | undefined): Promise<boolean> => {
     if (!rows?.length) {
-      return;
+      return true;
     }
     if (options.dryRun) {
       for (const row of rows) {
@@ -113,89 +156,161 @@ export async function importCsv(
         }
         finish({ row: row.row, sourceId: row.sourceId, state: 'skipped', reason: DRY_RUN_REASON });
       }
-    } else {
-      const batch = await executor.execute(rows);
-      const results = classifyBatch(rows, batch, table.references ?? {});
-      results.forEach(finish);
-      log(`rows ${rows[0].row}-${rows.at(-1)?.row}: ${summarize(results)}`);
+      reportProgress();
+      return true;
     }
-    progress();
+    const batch = await executor.execute(rows);
+    const results = classifyBatch(rows, batch, table.references ?? {});
+    const finished = results.filter((r): r is RowResult => r !== undefined);
+    finished.forEach(finish);
+    log(`rows ${rows[0].row}-${rows.at(-1)?.row}: ${summarize(finished)}`);
+    reportProgress();
+    await options.onCheckpoint?.(checkpoint());
+    return finished.length === rows.length;
   };
 
-  const rowParser = new RowParser(doc.name, table, shape.header, context, shape.dataRows);
-  const assembler = new BatchAssembler(settings.batchSize, settings.maxRequestBytes);
-  const aggregateItems: AggregateItem<unknown>[] = [];
-  const aggregateFields = new Map<number, string[]>();
-  let lastRow = options.startAfterRow ?? 0;
-  let isHeader = true;
+  let stopped = false;
+  try {
+    const prepare = table.prepare?.bind(table);
+    const lookups = prepare
+      ? await executor.retrying(`loading lookups for ${table.name}`, () => prepare(medplum, settings, doc.name))
+      : undefined;
+    const context: MappingContext<unknown> = { settings, lookups, now: now(), newUuid: generateId };
+    const rowParser = new RowParser(doc.name, table, shape.header, context, shape.dataRows);
+    const assembler = new BatchAssembler(settings.batchSize, settings.maxRequestBytes);
+    const aggregateItems: AggregateItem<unknown>[] = [];
+    const aggregateFields = new Map<number, string[]>();
+    let isHeader = true;
 
-  for await (const record of doc.records()) {
-    if (isHeader) {
-      isHeader = false;
-      continue;
-    }
-    if (isBlankRecord(record.fields)) {
-      continue;
-    }
-    if (record.row <= (options.startAfterRow ?? 0)) {
-      // Rows done by an earlier run still count for duplicate ids, as in one long run.
-      rowParser.remember(record);
-      continue;
-    }
-    const outOfTime = options.deadline !== undefined && Date.now() >= options.deadline;
-    if (table.kind === 'rows' && (outOfTime || options.shouldStop?.())) {
-      report.set('resumeAfterRow', lastRow);
-      log(`time budget reached: stopping after row ${lastRow}`);
-      break;
-    }
-    lastRow = record.row;
+    for await (const record of doc.records()) {
+      if (isHeader) {
+        isHeader = false;
+        continue;
+      }
+      if (isBlankRecord(record.fields)) {
+        continue;
+      }
+      if (!progress.isToDo(record.row) || (options.onlyRows && !options.onlyRows.has(record.row))) {
+        // Rows done by an earlier run (or not part of this retry) still count for duplicate ids.
+        rowParser.remember(record);
+        continue;
+      }
+      if (table.kind === 'rows' && (executor.outOfTime() || options.shouldStop?.())) {
+        stopped = true;
+        break;
+      }
+      progress.read(record.row);
 
-    const parsed = rowParser.parse(record);
-    if ('state' in parsed) {
-      finish({ ...parsed, fields: record.fields });
-      continue;
+      const parsed = rowParser.parse(record);
+      if ('state' in parsed) {
+        finish({ ...parsed, fields: record.fields });
+        continue;
+      }
+      if ('item' in parsed) {
+        aggregateItems.push(parsed.item);
+        aggregateFields.set(record.row, record.fields);
+        progress.opened(record.row);
+        continue;
+      }
+      const planned = planRow(record.row, parsed.sourceId, parsed.unit, record.fields);
+      const size = plannedSize(planned);
+      if (size > settings.maxRequestBytes) {
+        finish(tooLargeToSend(record.row, parsed.sourceId, record.fields, size, settings.maxRequestBytes));
+        continue;
+      }
+      progress.opened(record.row);
+      if (!(await send(assembler.add(planned, size)))) {
+        stopped = true;
+        break;
+      }
     }
-    if ('item' in parsed) {
-      aggregateItems.push(parsed.item);
-      aggregateFields.set(record.row, record.fields);
-      continue;
+    if (!stopped) {
+      stopped = !(await send(assembler.flush()));
     }
-    const planned = planRow(record.row, parsed.sourceId, parsed.unit, record.fields);
-    const size = planned.entryBytes.length;
-    if (size > settings.maxRequestBytes) {
-      finish({
-        row: record.row,
-        sourceId: parsed.sourceId,
-        state: 'failed',
-        fields: record.fields,
-        errors: [
-          {
-            row: record.row,
-            sourceId: parsed.sourceId,
-            message: `row too large to send: ${Math.ceil(size / 1024)} KB of JSON, over the ${Math.floor(settings.maxRequestBytes / 1024)} KB request limit`,
-          },
-        ],
+    if (!stopped && table.kind === 'aggregate') {
+      await importAggregate(medplum, table, aggregateItems, aggregateFields, context, executor, {
+        dryRun: options.dryRun,
+        finish,
+        wouldWrite,
       });
-      continue;
+      reportProgress();
     }
-    await send(assembler.add(planned, size));
-  }
-  await send(assembler.flush());
-
-  if (table.kind === 'aggregate') {
-    await importAggregate(medplum, table, aggregateItems, aggregateFields, context, executor, {
-      dryRun: options.dryRun,
-      finish,
-      wouldWrite,
-    });
-    progress();
+  } catch (err) {
+    // A read or a wait that the deadline cut short: the run stops where it is, nothing is lost.
+    if (!(err instanceof OutOfTimeError)) {
+      throw err;
+    }
+    log(err.message);
+    stopped = true;
   }
 
+  if (unverified.length) {
+    report.warn(
+      `${unverified.length} rows were written and counted as updated, but the server's answers did not tell whether they changed anything (first: row ${unverified[0]})`
+    );
+  }
+  const stoppedAt = stopped ? checkpoint() : undefined;
+  if (stoppedAt) {
+    report.set('resumeAfterRow', stoppedAt.resumeAfterRow);
+    log(`stopping: rows up to ${stoppedAt.resumeAfterRow} are done; the next run resumes after it`);
+  }
   const built = report.build();
   if (options.dryRun) {
     built.wouldWrite = Object.fromEntries(wouldWrite);
   }
-  return { report: built, stats: executor.stats };
+  return { report: built, stats: executor.stats, stoppedAt: stoppedAt && { ...stoppedAt, report: built }, deferred };
+}
+
+function tooLargeToSend(row: number, sourceId: string | undefined, fields: string[], size: number, limit: number): RowResult {
+  const message = `row too large to send: ${Math.ceil(size / 1024)} KB of JSON, over the ${Math.floor(limit / 1024)} KB request limit`;
+  return { row, sourceId, state: 'failed', fields, errors: [{ row, sourceId, message }] };
+}
+
+/**
+ * Which rows this run has finished, and so where a later run picks up: after the last row before
+ * the first one still open (read but not finished), skipping rows finished out of order.
+ */
+class RunProgress {
+  private readonly open = new Set<number>();
+  /** Finished rows that may lie beyond the next checkpoint; pruned at each checkpoint. */
+  private finishedLate: number[] = [];
+  private lastRead: number;
+
+  constructor(
+    private readonly startAfterRow: number,
+    private readonly skipRows: ReadonlySet<number> | undefined
+  ) {
+    this.lastRead = startAfterRow;
+    this.finishedLate = [...(skipRows ?? [])].filter((row) => row > startAfterRow);
+  }
+
+  /** True for a row this run must still import. */
+  isToDo(row: number): boolean {
+    return row > this.startAfterRow && !this.skipRows?.has(row);
+  }
+
+  read(row: number): void {
+    this.lastRead = row;
+  }
+
+  opened(row: number): void {
+    this.open.add(row);
+  }
+
+  finished(row: number): void {
+    this.open.delete(row);
+    this.finishedLate.push(row);
+  }
+
+  checkpoint(): { resumeAfterRow: number; doneBeyond: number[] } {
+    let firstOpen = Number.POSITIVE_INFINITY;
+    for (const row of this.open) {
+      firstOpen = Math.min(firstOpen, row);
+    }
+    const resumeAfterRow = Number.isFinite(firstOpen) ? firstOpen - 1 : this.lastRead;
+    this.finishedLate = [...new Set(this.finishedLate.filter((row) => row > resumeAfterRow))].sort((a, b) => a - b);
+    return { resumeAfterRow, doneBeyond: [...this.finishedLate] };
+  }
 }
 
 /** Turns a CSV record into a row plan, or a final (failed) result when the row is unusable. */
@@ -207,6 +322,8 @@ class RowParser {
   private readonly columnPositions: number[];
   /** Where the id column is in each record; -1 when the header lacks it. */
   private readonly idIndex: number;
+  /** A rejected-rows file that came back has its neutralising apostrophes removed as cells are read. */
+  private readonly cells: CellReading;
 
   constructor(
     private readonly file: string,
@@ -219,20 +336,27 @@ class RowParser {
     this.columnPositions = [...this.columns.values()];
     this.idIndex = header.indexOf(table.idColumn);
     this.seen = new IdRegistry(expectedRows);
+    // Decided from the header, as inspectCsv decides FileShape.rejectedRowsFile: the parser is given the header only.
+    this.cells = isRejectedRowsHeader(header) ? 'rejected-rows' : 'as-is';
   }
 
   private allEmpty(fields: readonly string[]): boolean {
     for (const index of this.columnPositions) {
-      if (fields[index].trim() !== '') {
+      if (readCell(fields[index], this.cells) !== '') {
         return false;
       }
     }
     return true;
   }
 
+  /** The row's source id as written in the file, or '' (also when the row is too short to have one). */
+  private idOf(fields: readonly string[]): string {
+    return this.idIndex >= 0 ? readCell(fields[this.idIndex], this.cells) : '';
+  }
+
   /** Registers the source id of a row imported by an earlier run (resuming). */
   remember(record: CsvRecord): void {
-    const id = this.idIndex >= 0 ? record.fields[this.idIndex]?.trim() : undefined;
+    const id = this.idOf(record.fields);
     if (id && record.fields.length === this.header.length) {
       this.seen.add(id, record.row);
     }
@@ -246,8 +370,7 @@ class RowParser {
       return failedRow(row, record.malformed);
     }
     if (fields.length !== this.header.length) {
-      const guessedId =
-        this.idIndex >= 0 && fields.length > this.idIndex ? fields[this.idIndex].trim() || undefined : undefined;
+      const guessedId = visibleSourceId(this.idOf(fields)) || undefined;
       const hint =
         fields.length > this.header.length
           ? 'a value containing the delimiter without quotes?'
@@ -265,16 +388,18 @@ class RowParser {
     }
 
     const idColumn = this.table.idColumn;
-    const sourceId = (this.idIndex >= 0 ? fields[this.idIndex].trim() : '') || undefined;
-    if (sourceId) {
-      const first = this.seen.claim(sourceId, row);
+    const id = this.idOf(fields);
+    // Reported as it can be shown: an id with invisible or control characters fails, and must not garble the report.
+    const sourceId = visibleSourceId(id) || undefined;
+    if (id) {
+      const first = this.seen.claim(id, row);
       if (first !== undefined) {
         const same = first.sameSpelling ? '' : ' spelled differently (ids that differ only in case are the same id to a FHIR server)';
         return failedRow(row, `duplicate ${idColumn} ${sourceId}: first seen at row ${first.row}${same}`, idColumn, sourceId);
       }
     }
 
-    const reader = new RowReader(row, fields, this.columns, sourceId);
+    const reader = new RowReader(row, fields, this.columns, sourceId, this.cells);
     try {
       if (this.table.kind === 'aggregate') {
         const item = this.table.parseRow(reader, this.context);
@@ -325,21 +450,64 @@ async function importAggregate(
   }
   const unit: WriteUnit = { kind: 'transaction', writes: plan.writes };
   const planned = planRow(items[0].row, undefined, unit);
-  const batch = await executor.execute([planned]);
-  const [result] = classifyBatch([planned], batch, table.references ?? {});
+  const maxBytes = context.settings.maxRequestBytes;
+  const failure =
+    batchBody([planned]).body.length <= maxBytes
+      ? await writeAsOneTransaction(planned, table, executor)
+      : await writeInParts(medplum, plan.writes, executor, maxBytes);
   for (const item of items) {
-    if (result.state === 'failed') {
-      const message = result.errors?.[0]?.message ?? 'not written';
+    if (failure) {
       sink.finish({
         row: item.row,
         sourceId: item.sourceId,
         state: 'failed',
         fields: fields.get(item.row),
-        errors: [{ row: item.row, sourceId: item.sourceId, message: `catalog not written: ${message}` }],
+        errors: [{ row: item.row, sourceId: item.sourceId, message: failure }],
       });
     } else {
       sink.finish({ row: item.row, sourceId: item.sourceId, state: plan.rowStates.get(item.row) ?? 'updated' });
     }
+  }
+}
+
+/** The usual way: every write of the aggregate in one transaction. Returns why it failed, if it did. */
+async function writeAsOneTransaction(
+  planned: PlannedRow,
+  table: AggregateTable<unknown, unknown>,
+  executor: BatchExecutor
+): Promise<string | undefined> {
+  const batch = await executor.execute([planned]);
+  const [result] = classifyBatch([planned], batch, table.references ?? {});
+  if (!result) {
+    throw new OutOfTimeError('before the catalog could be written');
+  }
+  return result.state === 'failed' ? `catalog not written: ${result.errors?.[0]?.message ?? 'not written'}` : undefined;
+}
+
+/**
+ * A catalog too large for one request (about 6,300 codes and more): each resource written in
+ * parts that fit (see writeInChunks). Returns why it failed, if it did: a later run completes it.
+ */
+async function writeInParts(
+  medplum: MedplumClient,
+  writes: readonly ResourceWrite[],
+  executor: BatchExecutor,
+  maxBytes: number
+): Promise<string | undefined> {
+  try {
+    for (const write of writes) {
+      const { listPath } = write;
+      if (!listPath) {
+        throw new Error(`the ${write.label} is larger than one request and cannot be split`);
+      }
+      await writeInChunks(medplum, { ...write, listPath }, (what, request) => executor.retrying(what, request), maxBytes);
+    }
+    return undefined;
+  } catch (err) {
+    if (err instanceof OutOfTimeError) {
+      throw err;
+    }
+    return `catalog not written completely (too large for one request, it is written in parts): ${normalizeErrorString(err)}; import the file again to complete it`;
   }
 }
 

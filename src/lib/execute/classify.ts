@@ -9,10 +9,22 @@ import type { EntryResult, ExecutedBatch } from './executor';
 /** Which column holds the source id behind a conditional reference to each resource type. */
 export type ReferenceColumns = Readonly<Record<string, string>>;
 
-type WriteState = { state: 'created' | 'updated' | 'unchanged' } | { state: 'failed'; message: string };
+type WriteState =
+  | { state: 'created' | 'updated' | 'unchanged'; unverified?: boolean }
+  | { state: 'failed'; message: string };
 
-/** Turns one executed batch into one result per row. */
-export function classifyBatch(rows: readonly PlannedRow[], batch: ExecutedBatch, references: ReferenceColumns): RowResult[] {
+/** Said of a row written with 200 whose version before the write is unknown. */
+export const UNVERIFIED_REASON = "written; the server's answers did not tell whether it changed anything";
+
+/**
+ * Turns one executed batch into one result per row; undefined for a row the executor stopped
+ * before writing (it stays for the next run).
+ */
+export function classifyBatch(
+  rows: readonly PlannedRow[],
+  batch: ExecutedBatch,
+  references: ReferenceColumns
+): (RowResult | undefined)[] {
   return rows.map((row, i) => classifyRow(row, batch.results[i], batch, references));
 }
 
@@ -21,15 +33,25 @@ function classifyRow(
   result: EntryResult,
   batch: ExecutedBatch,
   references: ReferenceColumns
-): RowResult {
+): RowResult | undefined {
   const base = { row: row.row, sourceId: row.sourceId };
-  const fail = (message: string, column?: string): RowResult => ({
+  const fail = (message: string, column?: string, missingParent?: string): RowResult => ({
     ...base,
     state: 'failed',
     fields: row.fields,
     errors: [{ row: row.row, sourceId: row.sourceId, column, message } satisfies RowError],
+    ...(missingParent ? { missingParent } : {}),
   });
+  const failWith = (prefix: string, serverMessage: string): RowResult => {
+    const { message, column, missingParent } = explain(serverMessage, references);
+    return fail(prefix + message, column, missingParent);
+  };
+  const written = (state: 'created' | 'updated' | 'unchanged', unverified: boolean): RowResult =>
+    unverified ? { ...base, state, reason: UNVERIFIED_REASON } : { ...base, state };
 
+  if (result.kind === 'stopped') {
+    return undefined;
+  }
   if (result.kind === 'request-failed') {
     return fail(`not written: request failed (${result.status || 'network error'}): ${result.message}`);
   }
@@ -39,17 +61,15 @@ function classifyRow(
   if (row.unit.kind === 'single') {
     const state = writeState(writes[0], result.entry, batch);
     if (state.state === 'failed') {
-      const { message, column } = explain(state.message, references);
-      return fail(message, column);
+      return failWith('', state.message);
     }
-    return { ...base, state: state.state };
+    return written(state.state, Boolean(state.unverified));
   }
 
   // A nested transaction. Refused whole (transaction mode): nothing of it was written.
   const inner = (result.entry.resource as Bundle | undefined)?.entry;
   if (!entryStatus.startsWith('2') || !inner) {
-    const { message, column } = explain(outcomeText(result.entry), references);
-    return fail(`${labels(writes)} not written (the transaction was rolled back): ${message}`, column);
+    return failWith(`${labels(writes)} not written (the transaction was rolled back): `, outcomeText(result.entry));
   }
 
   // Run entry by entry (a project without transactions): report a pair that half-landed.
@@ -57,18 +77,19 @@ function classifyRow(
   const failedAt = states.findIndex((s) => s.state === 'failed');
   if (failedAt >= 0) {
     const failed = states[failedAt] as { state: 'failed'; message: string };
-    const { message, column } = explain(failed.message, references);
+    const { message, column, missingParent } = explain(failed.message, references);
     const landed = writes.filter((_, i) => states[i].state !== 'failed').map((w) => w.label);
     const half = landed.length
       ? `; the ${landed.join(' and ')} was written without it: fix the row and re-run the file to complete it`
       : '';
-    return fail(`${writes[failedAt].label} not written: ${message}${half}`, column);
+    // A half-written pair is not simply waiting for its parent: it is reported now.
+    return fail(`${writes[failedAt].label} not written: ${message}${half}`, column, landed.length ? undefined : missingParent);
   }
-  const first = states[0].state;
-  if (first === 'created') {
-    return { ...base, state: 'created' };
+  const unverified = states.some((s) => s.state !== 'failed' && s.unverified);
+  if (states[0].state === 'created') {
+    return written('created', unverified);
   }
-  return { ...base, state: states.every((s) => s.state === 'unchanged') ? 'unchanged' : 'updated' };
+  return written(states.every((s) => s.state === 'unchanged') ? 'unchanged' : 'updated', unverified);
 }
 
 function writeState(write: ResourceWrite, entry: BundleEntry | undefined, batch: ExecutedBatch): WriteState {
@@ -77,12 +98,16 @@ function writeState(write: ResourceWrite, entry: BundleEntry | undefined, batch:
     return { state: 'created' };
   }
   if (status.startsWith('200')) {
-    const before = batch.versionsBefore.get(writeKey(write));
-    const after = entry?.resource?.meta?.versionId;
-    if (batch.probed && before !== undefined && before === after) {
-      return { state: 'unchanged' };
+    const key = writeKey(write);
+    if (!batch.before.has(key)) {
+      return { state: 'updated', unverified: true };
     }
-    return { state: 'updated' };
+    const before = batch.before.get(key);
+    if (before === null) {
+      // Absent when this import first probed it: an earlier attempt, whose answer was lost, created it.
+      return { state: 'created' };
+    }
+    return { state: before === entry?.resource?.meta?.versionId ? 'unchanged' : 'updated' };
   }
   return { state: 'failed', message: outcomeText(entry) };
 }
@@ -117,7 +142,10 @@ function decodeSearchValue(raw: string): string {
  * Server messages made readable: an unresolved conditional reference names the source id and
  * the column it came from (e.g. "patient_id P999 is not in Medplum").
  */
-export function explain(message: string, references: ReferenceColumns): { message: string; column?: string } {
+export function explain(
+  message: string,
+  references: ReferenceColumns
+): { message: string; column?: string; missingParent?: string } {
   const match = UNRESOLVED_REFERENCE.exec(message);
   if (!match) {
     return { message };
@@ -128,7 +156,11 @@ export function explain(message: string, references: ReferenceColumns): { messag
   const column = references[resourceType];
   const what = column ? `${column} ${value}` : `${resourceType} ${value}`;
   if (kind === 'did not match any') {
-    return { column, message: `${what} is not in Medplum (no ${resourceType} with identifier ${system}|${value}); import it first` };
+    return {
+      column,
+      missingParent: resourceType,
+      message: `${what} is not in Medplum (no ${resourceType} with identifier ${system}|${value}); import it first`,
+    };
   }
   return { column, message: `${what} matches more than one ${resourceType} in Medplum (identifier ${system}|${value}); resolve the duplicates first` };
 }

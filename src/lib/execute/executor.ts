@@ -1,73 +1,63 @@
 import type { MedplumClient } from '@medplum/core';
-import { ContentType, getStatus, isOperationOutcome, normalizeErrorString, sleep } from '@medplum/core';
+import { ContentType, normalizeErrorString } from '@medplum/core';
 import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
 import type { PlannedRow } from '../bundles/batch';
-import { batchBody, unitWrites, writeKey } from '../bundles/batch';
+import { batchBody, probeSearchUrls, unitWrites, writeKey } from '../bundles/batch';
+import type { Clock } from './clock';
+import { NO_DEADLINE, systemClock } from './clock';
+import { OutOfTimeError, QuotaGovernor } from './quota';
+import type { Attempts, RetryPolicy, RetryStats } from './retry';
+import { DEFAULT_RETRY_POLICY, failureKind, freshAttempts, Retrier } from './retry';
+import type { ServerLink } from './server-link';
+import { linkTo, statusOf } from './server-link';
 
-/** How hard to try before a row is reported failed. */
-export interface RetryPolicy {
-  /** Attempts for server errors (500/502/503/504) and network failures, first one included. */
-  maxAttempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /** Rate-limit waits allowed for one batch before its remaining rows fail. */
-  maxRateLimitWaits: number;
-}
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  maxAttempts: 6,
-  baseDelayMs: 500,
-  maxDelayMs: 30_000,
-  maxRateLimitWaits: 20,
-};
+export { DEFAULT_RETRY_POLICY } from './retry';
+export type { RetryPolicy } from './retry';
 
 export interface ExecutorOptions {
   retry: RetryPolicy;
-  /** Rate-limit points one write costs on the server (Medplum: 100 of 50,000 a minute). */
-  writeCost: number;
-  sleep: (ms: number) => Promise<void>;
+  clock: Clock;
+  /** No request is started, and no wait is begun, that would end after this (ms since epoch). */
+  deadline: number;
   random: () => number;
   log: (line: string) => void;
 }
 
-/** What became of one row's entry once retries are over. */
+/** What became of one row's entry. */
 export type EntryResult =
   | { kind: 'response'; entry: BundleEntry }
-  | { kind: 'request-failed'; status: number; message: string };
+  | { kind: 'request-failed'; status: number; message: string }
+  /** Not written before the deadline: the row is left for the next run. */
+  | { kind: 'stopped' };
 
 export interface ExecutedBatch {
   results: EntryResult[];
-  /** Version of each resource before the batch, by write key; absent = did not exist. */
-  versionsBefore: Map<string, string>;
-  /** False when the probe could not run: 200s then count as "updated". */
-  probed: boolean;
+  /**
+   * What the probe saw before this import first sent each write, by write key: a version, or
+   * null when the resource did not exist. Keys the probe could not read are absent.
+   */
+  before: Map<string, string | null>;
 }
 
-export interface ExecutorStats {
-  requests: number;
-  retries: number;
-  rateLimitWaits: number;
-}
-
-const RETRYABLE_STATUS = new Set([0, 500, 502, 503, 504]);
-
-/** Tries used so far for one batch or one read. */
-interface Attempts {
-  failed: number;
-  rateLimitWaits: number;
+export interface ExecutorStats extends RetryStats {
+  /** Rows left for the next run because the deadline came first. */
+  stopped: number;
 }
 
 /**
- * Sends batches and owns every retry decision:
- * - paces itself from the server's RateLimit header, sending only as many rows as the remaining
- *   quota allows and waiting for the reset otherwise;
- * - after a 429, waits for the reset and re-sends only the entries that got 429;
- * - retries 5xx answers and network failures with capped exponential backoff and jitter;
- * - never retries other 4xx answers: those are the rows' own errors.
+ * Sends batches and owns what happens to them until each entry has a final answer:
+ * - sizes each request to the quota points left (QuotaGovernor), waiting for a reset when needed;
+ * - re-sends only the entries that need it: 429 after the window's reset, 409 (writes that could
+ *   not be serialised against a concurrent writer) and 5xx with backoff;
+ * - classifies whole-request failures by their HTTP status (Retrier), never retrying other 4xx;
+ * - stops at the deadline, marking what was not written `stopped` instead of failing it.
  * Conditional PUTs are idempotent, so re-sending an entry that may have landed is safe.
  */
 export class BatchExecutor {
-  readonly stats: ExecutorStats = { requests: 0, retries: 0, rateLimitWaits: 0 };
+  readonly stats: ExecutorStats = { requests: 0, retries: 0, rateLimitWaits: 0, stopped: 0 };
+  readonly link: ServerLink;
+  readonly quota: QuotaGovernor;
+  readonly retrier: Retrier;
   private readonly options: ExecutorOptions;
 
   constructor(
@@ -76,257 +66,226 @@ export class BatchExecutor {
   ) {
     this.options = {
       retry: options.retry ?? DEFAULT_RETRY_POLICY,
-      writeCost: options.writeCost ?? 100,
-      sleep: options.sleep ?? ((ms) => sleep(ms)),
+      clock: options.clock ?? systemClock,
+      deadline: options.deadline ?? NO_DEADLINE,
       random: options.random ?? Math.random,
       log: options.log ?? (() => undefined),
     };
+    this.link = linkTo(medplum, this.options.clock);
+    this.quota = new QuotaGovernor(this.link, this.options.clock, this.options.log);
+    this.retrier = new Retrier({ ...this.options, policy: this.options.retry, quota: this.quota, stats: this.stats });
+  }
+
+  get deadline(): number {
+    return this.options.deadline;
+  }
+
+  /** True when the deadline has come: no new work should start. */
+  outOfTime(): boolean {
+    return this.options.clock.now() >= this.options.deadline;
+  }
+
+  /** Runs one read or write with the retry policy (see Retrier.run). */
+  retrying<T>(what: string, request: () => Promise<T>): Promise<T> {
+    return this.retrier.run(what, request);
   }
 
   async execute(rows: readonly PlannedRow[]): Promise<ExecutedBatch> {
-    const results: (EntryResult | undefined)[] = new Array(rows.length);
-    const versionsBefore = new Map<string, string>();
-    let probed = true;
+    const batch = new BatchInProgress(rows);
+    const attempts = freshAttempts();
     let pending = rows.map((_, i) => i);
-    const attempts: Attempts = { failed: 0, rateLimitWaits: 0 };
-    const gaveUpWaiting = 'rate limit: gave up waiting for the server quota';
-
-    const failPending = (status: number, message: string): void => {
-      for (const i of pending) {
-        results[i] = { kind: 'request-failed', status, message };
-      }
-      pending = [];
-    };
 
     while (pending.length > 0) {
-      const sendable = await this.paceFor(pending.length);
-      const sending = pending.slice(0, sendable);
-      const later = pending.slice(sendable);
-      const { body, probed: withProbe } = batchBody(sending.map((i) => rows[i]));
-
-      let response: Bundle;
-      try {
-        this.stats.requests++;
-        // The same request as executeBatch, with the body already serialised.
-        response = await this.medplum.post(this.medplum.fhirUrl(), body, ContentType.FHIR_JSON, {
-          maxRetries: 0,
-          cache: 'no-cache',
-        });
-      } catch (err) {
-        const status = statusOf(err);
-        if (status === undefined) {
-          throw err; // not an answer from the server: a bug, not a row problem
-        }
-        if (await this.waitToRetry(status, attempts, `batch of ${sending.length} rows`)) {
+      const admitted = await this.quota.admit(
+        pending.map((i) => unitWrites(rows[i].unit).length),
+        probeSearchUrls(pending.map((i) => rows[i])).length,
+        this.options.deadline
+      );
+      if (admitted === 0 || this.outOfTime()) {
+        batch.stop(pending, this.stats);
+        break;
+      }
+      const sending = pending.slice(0, admitted);
+      const later = pending.slice(admitted);
+      const sent = await this.send(rows, sending, batch);
+      if (sent.kind === 'failed') {
+        const retry = await this.mayRetry(sent.status, attempts, `batch of ${sending.length} rows`);
+        if (retry === 'retry') {
           continue;
         }
-        failPending(status, status === 429 ? gaveUpWaiting : normalizeErrorString(err));
+        if (retry === 'stop') {
+          batch.stop(pending, this.stats);
+          break;
+        }
+        batch.failAll(pending, sent.status, sent.message);
         break;
       }
 
-      const entries = response.entry ?? [];
-      const offset = withProbe ? 1 : 0;
-      if (withProbe) {
-        probed &&= readProbe(entries[0], versionsBefore, rows, sending);
+      const again = batch.settle(sending, sent.entries, sent.offset, attempts, this.options.retry);
+      pending = [...again.indexes, ...later];
+      if (again.indexes.length === 0) {
+        continue;
       }
-      const stillPending: number[] = [];
-      let sawRateLimit = false;
-      let sawServerError = false;
-      sending.forEach((rowIndex, position) => {
-        const entry = entries[position + offset];
-        const status = Number(entry?.response?.status?.split(' ')[0] ?? 0);
-        if (status === 429) {
-          sawRateLimit = true;
-          stillPending.push(rowIndex);
-        } else if (RETRYABLE_STATUS.has(status) && attempts.failed + 1 < this.options.retry.maxAttempts) {
-          sawServerError = true;
-          stillPending.push(rowIndex);
-        } else if (!entry) {
-          results[rowIndex] = { kind: 'request-failed', status: 0, message: 'the server sent no response entry' };
-        } else {
-          results[rowIndex] = { kind: 'response', entry };
-        }
-      });
-      pending = [...stillPending, ...later];
-      if (sawRateLimit && !(await this.waitToRetry(429, attempts, `${stillPending.length} entries`))) {
-        failPending(429, gaveUpWaiting);
+      const retry = await this.mayRetry(again.status, attempts, `${again.indexes.length} entries (${again.status})`);
+      if (retry === 'stop') {
+        batch.stop(pending, this.stats);
         break;
       }
-      if (!sawRateLimit && sawServerError) {
-        // Entries were kept pending only while attempts remain, so this always waits.
-        await this.waitToRetry(500, attempts, `${stillPending.length} entries answered with server errors`);
+      if (retry === 'give-up') {
+        batch.finalize(again.indexes, sent.entries, sent.offset, sending);
+        pending = later;
       }
     }
-    return { results: results as EntryResult[], versionsBefore, probed };
+    return batch.done();
   }
 
-  /**
-   * Runs a read (lookups before mapping, the catalog before merging) with the same retry policy:
-   * waits out 429s, backs off on 5xx and network failures, rethrows anything else.
-   */
-  async retrying<T>(what: string, read: () => Promise<T>): Promise<T> {
-    const attempts: Attempts = { failed: 0, rateLimitWaits: 0 };
-    for (;;) {
-      try {
-        this.stats.requests++;
-        return await read();
-      } catch (err) {
-        if (!(await this.waitToRetry(statusOf(err), attempts, what))) {
-          throw err;
-        }
-      }
-    }
-  }
-
-  /**
-   * The retry policy, for writes and reads alike: after a 429, wait for the quota's reset; after a
-   * 5xx or a network failure, back off. Returns false, without waiting, when the status is not
-   * retryable or the tries are used up.
-   */
-  private async waitToRetry(status: number | undefined, attempts: Attempts, what: string): Promise<boolean> {
-    const retry = this.options.retry;
-    if (status === 429) {
-      if (++attempts.rateLimitWaits > retry.maxRateLimitWaits) {
-        return false;
-      }
-      await this.waitForRateLimitReset(attempts.rateLimitWaits);
-      return true;
-    }
-    if (status !== undefined && RETRYABLE_STATUS.has(status) && ++attempts.failed < retry.maxAttempts) {
-      await this.backoff(attempts.failed, `${what}: ${describeStatus(status)}`);
-      return true;
-    }
-    return false;
-  }
-
-  /** How many of the pending rows the remaining quota allows now; waits for a reset when none. */
-  private async paceFor(pendingRows: number): Promise<number> {
-    for (let waits = 0; ; waits++) {
-      const limit = this.fhirQuota();
-      if (!limit || limit.remainingUnits >= (pendingRows + 1) * this.options.writeCost) {
-        return pendingRows;
-      }
-      const allowed = Math.floor(limit.remainingUnits / this.options.writeCost) - 1;
-      if (allowed > 0) {
-        return allowed;
-      }
-      if (waits >= this.options.retry.maxRateLimitWaits) {
-        return pendingRows; // let the server answer 429 and the normal path decide
-      }
-      const waitMs = Math.max(250, limit.secondsUntilReset * 1000 + 100);
-      this.stats.rateLimitWaits++;
-      this.options.log(`pacing: quota nearly used, waiting ${Math.round(waitMs / 1000)} s for the reset`);
-      await this.options.sleep(waitMs);
-      // The client only learns the new quota from the next response: assume the reset happened.
-      return pendingRows;
-    }
-  }
-
-  private fhirQuota(): { remainingUnits: number; secondsUntilReset: number } | undefined {
+  /** The retry decision for a status, with the deadline turned into 'stop'. */
+  private async mayRetry(status: number, attempts: Attempts, what: string): Promise<'retry' | 'stop' | 'give-up'> {
     try {
-      const limits = this.medplum.rateLimitStatus();
-      const fhir = limits.filter((l) => /fhir/i.test(l.name));
-      if (fhir.length === 0) {
-        return undefined;
+      return (await this.retrier.waitToRetry(status, attempts, what)) ? 'retry' : 'give-up';
+    } catch (err) {
+      if (err instanceof OutOfTimeError) {
+        this.options.log(`${err.message}: stopping`);
+        return 'stop';
       }
-      return fhir.reduce((a, b) => (a.remainingUnits <= b.remainingUnits ? a : b));
-    } catch {
-      return undefined; // an unparsable header must not stop an import
+      throw err;
     }
   }
 
-  private async waitForRateLimitReset(waits: number): Promise<void> {
-    this.stats.rateLimitWaits++;
-    const limits = safe(() => this.medplum.rateLimitStatus()) ?? [];
-    const resetSeconds = Math.max(0, ...limits.filter((l) => l.remainingUnits <= 0).map((l) => l.secondsUntilReset));
-    const waitMs = resetSeconds > 0 ? resetSeconds * 1000 + 100 : Math.min(60_000, 1000 * waits);
-    this.options.log(`rate limited (429): waiting ${Math.round(waitMs / 1000)} s before re-sending`);
-    await this.options.sleep(waitMs);
-  }
-
-  private async backoff(attempt: number, what: string): Promise<void> {
-    this.stats.retries++;
-    const { baseDelayMs, maxDelayMs } = this.options.retry;
-    const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
-    const delay = Math.round(ceiling / 2 + (this.options.random() * ceiling) / 2);
-    this.options.log(`retry ${attempt}: ${what}; waiting ${delay} ms`);
-    await this.options.sleep(delay);
-  }
-}
-
-function safe<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The HTTP status of a failed request: the server's status, 0 for a network failure, undefined
- * for anything else (a bug or a domain error: never retried). Duck-typed rather than instanceof,
- * because the client's errors may come from another copy of @medplum/core (the bot runtime's).
- */
-export function statusOf(err: unknown): number | undefined {
-  const outcome = (err as { outcome?: unknown } | undefined)?.outcome;
-  if (isOperationOutcome(outcome)) {
-    return getStatus(outcome);
-  }
-  if (isOperationOutcome(err)) {
-    return getStatus(err);
-  }
-  return isNetworkError(err) ? 0 : undefined;
-}
-
-const NETWORK_ERROR_CODES = /^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|UND_ERR_\w+)$/;
-
-/** fetch failures as undici, browsers and node report them. */
-function isNetworkError(err: unknown): boolean {
-  const error = err as { name?: string; message?: string; code?: string; cause?: { code?: string } } | undefined;
-  if (!error) {
-    return false;
-  }
-  if (error.name === 'TypeError' && /fetch failed|failed to fetch|network/i.test(error.message ?? '')) {
-    return true;
-  }
-  return NETWORK_ERROR_CODES.test(error.code ?? '') || NETWORK_ERROR_CODES.test(error.cause?.code ?? '');
-}
-
-function describeStatus(status: number): string {
-  return status === 0 ? 'network failure' : `HTTP ${status}`;
-}
-
-/** Records the versions the probe saw; false when it did not answer usefully. */
-function readProbe(
-  entry: BundleEntry | undefined,
-  versions: Map<string, string>,
-  rows: readonly PlannedRow[],
-  sending: readonly number[]
-): boolean {
-  const inner = (entry?.resource as Bundle | undefined)?.entry;
-  if (!entry?.response?.status?.startsWith('2') || !inner) {
-    return false;
-  }
-  const wanted = new Set(sending.flatMap((i) => unitWrites(rows[i].unit).map(writeKey)));
-  for (const searchEntry of inner) {
-    const searchset = searchEntry.resource as Bundle | OperationOutcome | undefined;
-    if (searchset?.resourceType !== 'Bundle') {
-      return false;
-    }
-    for (const match of searchset.entry ?? []) {
-      const resource = match.resource;
-      const versionId = resource?.meta?.versionId;
-      if (!resource || !versionId) {
-        return false;
+  /** One request for some of the batch's rows: the probe first, then their entries. */
+  private async send(
+    rows: readonly PlannedRow[],
+    sending: readonly number[],
+    batch: BatchInProgress
+  ): Promise<{ kind: 'answered'; entries: BundleEntry[]; offset: number } | { kind: 'failed'; status: number; message: string }> {
+    const { body, probed, probeSearches } = batchBody(sending.map((i) => rows[i]));
+    const before = this.link.quota();
+    let response: Bundle;
+    try {
+      this.stats.requests++;
+      // The same request as executeBatch, with the body already serialised; retries are ours.
+      response = await this.medplum.post(this.medplum.fhirUrl(), body, ContentType.FHIR_JSON, {
+        maxRetries: 0,
+        cache: 'no-cache',
+      });
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === undefined) {
+        throw err; // not an answer from the server: a bug, not a row problem
       }
-      const identifiers = 'identifier' in resource ? [resource.identifier].flat() : [];
-      for (const identifier of identifiers) {
-        const key = `${resource.resourceType}|${identifier?.system}|${identifier?.value}`;
-        if (wanted.has(key)) {
-          versions.set(key, versionId);
+      return { kind: 'failed', status, message: normalizeErrorString(err) };
+    }
+    const entries = response.entry ?? [];
+    const offset = probed ? 1 : 0;
+    if (probed) {
+      batch.readProbe(entries[0], sending);
+    }
+    const writes = sending.reduce((n, i, position) => {
+      const status = entries[position + offset]?.response?.status ?? '';
+      return status.startsWith('429') ? n : n + unitWrites(rows[i].unit).length;
+    }, 0);
+    this.quota.learn(before, this.link.quota(), writes, probeSearches);
+    return { kind: 'answered', entries, offset };
+  }
+}
+
+/** The results of one batch as its requests come back. */
+class BatchInProgress {
+  private readonly results: (EntryResult | undefined)[];
+  private readonly before = new Map<string, string | null>();
+
+  constructor(private readonly rows: readonly PlannedRow[]) {
+    this.results = new Array(rows.length);
+  }
+
+  /**
+   * Records the probe's view of the rows being sent. Only the first view of a key counts: a
+   * re-sent row's probe would see what an earlier attempt (whose answer was lost) wrote.
+   */
+  readProbe(entry: BundleEntry | undefined, sending: readonly number[]): void {
+    const inner = (entry?.resource as Bundle | undefined)?.entry;
+    if (!entry?.response?.status?.startsWith('2') || !inner) {
+      return;
+    }
+    const seen = new Map<string, string>();
+    for (const searchEntry of inner) {
+      const searchset = searchEntry.resource as Bundle | OperationOutcome | undefined;
+      if (searchset?.resourceType !== 'Bundle' || searchset.link?.some((l) => l.relation === 'next')) {
+        return; // a search failed or was cut short: the versions are unknown
+      }
+      for (const match of searchset.entry ?? []) {
+        const resource = match.resource;
+        const versionId = resource?.meta?.versionId;
+        if (!resource || !versionId) {
+          return;
+        }
+        const identifiers = 'identifier' in resource ? [resource.identifier].flat() : [];
+        for (const identifier of identifiers) {
+          seen.set(`${resource.resourceType}|${identifier?.system}|${identifier?.value}`, versionId);
+        }
+      }
+    }
+    for (const i of sending) {
+      for (const key of unitWrites(this.rows[i].unit).map(writeKey)) {
+        if (!this.before.has(key)) {
+          this.before.set(key, seen.get(key) ?? null);
         }
       }
     }
   }
-  return true;
+
+  /**
+   * Takes the answers for the rows sent; returns the ones to send again and the status that
+   * decides how long to wait (429 first: its wait covers the others).
+   */
+  settle(
+    sending: readonly number[],
+    entries: BundleEntry[],
+    offset: number,
+    attempts: Attempts,
+    policy: RetryPolicy
+  ): { indexes: number[]; status: number } {
+    const again: number[] = [];
+    let status = 0;
+    sending.forEach((rowIndex, position) => {
+      const entry = entries[position + offset];
+      const entryStatus = Number(entry?.response?.status?.split(' ')[0] ?? 0);
+      const kind = failureKind(entryStatus);
+      const worthAnother = kind === 'rate-limited' || attempts.failed + 1 < policy.maxAttempts;
+      if (entry && kind !== 'final' && entryStatus !== 0 && worthAnother) {
+        again.push(rowIndex);
+        status = status === 429 ? 429 : entryStatus;
+      } else if (!entry) {
+        this.results[rowIndex] = { kind: 'request-failed', status: 0, message: 'the server sent no response entry' };
+      } else {
+        this.results[rowIndex] = { kind: 'response', entry };
+      }
+    });
+    return { indexes: again, status };
+  }
+
+  /** Entries whose retries are used up keep their last answer. */
+  finalize(indexes: readonly number[], entries: BundleEntry[], offset: number, sending: readonly number[]): void {
+    for (const rowIndex of indexes) {
+      const entry = entries[sending.indexOf(rowIndex) + offset];
+      this.results[rowIndex] = { kind: 'response', entry };
+    }
+  }
+
+  failAll(indexes: readonly number[], status: number, message: string): void {
+    for (const i of indexes) {
+      this.results[i] = { kind: 'request-failed', status, message };
+    }
+  }
+
+  stop(indexes: readonly number[], stats: ExecutorStats): void {
+    for (const i of indexes) {
+      this.results[i] = { kind: 'stopped' };
+    }
+    stats.stopped += indexes.length;
+  }
+
+  done(): ExecutedBatch {
+    return { results: this.results as EntryResult[], before: this.before };
+  }
 }

@@ -1,231 +1,230 @@
-import type { MedplumClient } from '@medplum/core';
 import { normalizeErrorString } from '@medplum/core';
 import type { DocumentReference, Task } from '@medplum/fhirtypes';
-import type { CsvDocument } from '../csv/document';
-import type { FileShape } from '../engine/inspect';
-import { inspectCsv } from '../engine/inspect';
+import { OutOfTimeError } from '../execute/quota';
+import { statusOf } from '../execute/server-link';
+import { findTable } from '../tables';
 import { orderByDependencies } from '../engine/order';
-import { ImportFileError } from '../errors';
-import { downloadCsv } from '../input/bot-input';
-import { defaultTables, findTable } from '../tables';
-import type { TableDefinition } from '../tables/types';
+import type { JobContext } from './context';
+import { discoverUploads, keysWithTasks } from './discovery';
+import { PendingLedger } from './pending-ledger';
 import type { Upload } from './task-ledger';
 import {
+  changedTask,
+  checkpointOf,
   findOrCreateTask,
   findTask,
   isClaimable,
   isFinished,
-  listImportTasks,
+  listPendingTasks,
+  putTaskIfVersion,
   taskTable,
-  updateTaskUnlessTaken,
   uploadKey,
-  uploadOf,
+  uploadsOf,
 } from './task-ledger';
-import type { JobOptions, UploadJobResult } from './upload-job';
+import type { UploadJobResult } from './upload-job';
 import { runUploadJob } from './upload-job';
 
-export interface SchedulerOptions extends Omit<JobOptions, 'deadline'> {
-  /** Time this invocation may spend, safely below the bot timeout. */
-  budgetMs: number;
-  tables?: readonly TableDefinition[];
-}
+export type UploadEventResult =
+  | UploadJobResult
+  | { outcome: 'ignored'; message: string }
+  /** A document with several CSV attachments: one job each. */
+  | { outcome: 'several'; jobs: UploadJobResult[] };
 
-export type UploadEventResult = UploadJobResult | { outcome: 'ignored'; message: string };
-
-export interface ScheduledRunResult {
+export interface SweepResult {
   jobs: UploadJobResult[];
   /** Uploads still to do after this run (waiting, paused, or not reached in time). */
   pending: number;
 }
 
-interface PreparedUpload {
-  doc: CsvDocument;
-  shape?: FileShape;
-  problem?: string;
+/**
+ * A Subscription fired for a DocumentReference (create or update), or it was posted to $execute:
+ * every CSV attachment gets its Task first (so each is accounted for whatever happens next), then
+ * each is imported under its Task, once. Another invocation for the same upload finds the Task
+ * claimed or done and stops.
+ */
+export async function handleUploadEvent(context: JobContext, doc: DocumentReference, table?: string): Promise<UploadEventResult> {
+  const uploads = uploadsOf(doc, context.trusted);
+  if (uploads.length === 0) {
+    return { outcome: 'ignored', message: `DocumentReference/${doc.id} has no current CSV attachment with a URL (yet)` };
+  }
+  const { retrier, medplum } = context;
+  const tasks: Task[] = [];
+  for (const upload of uploads) {
+    tasks.push(
+      (await retrier.run('finding the upload Task', () => findTask(medplum, upload))) ??
+        (await retrier.run('creating the upload Task', () => findOrCreateTask(medplum, upload, table)))
+    );
+  }
+  const ledger = new PendingLedger(await retrier.run('listing pending imports', () => listPendingTasks(medplum)), context.tables);
+  const jobs: UploadJobResult[] = [];
+  for (const [i, upload] of uploads.entries()) {
+    jobs.push(await runIfDue(context, tasks[i], upload, ledger));
+  }
+  return jobs.length === 1 ? jobs[0] : { outcome: 'several', jobs };
 }
 
-async function prepare(medplum: MedplumClient, upload: Upload, tables: readonly TableDefinition[]): Promise<PreparedUpload> {
-  const doc = await downloadCsv(medplum, upload.attachment.url as string, upload.fileName);
+/**
+ * The scheduled (cron) run: records new uploads (a Task each), closes the Tasks of uploads that
+ * were deleted or replaced, then imports what is due, parents first, until the time budget is
+ * used; unfinished work resumes from its checkpoint on a later run. Files are downloaded only when
+ * their job runs.
+ */
+export async function runSweep(context: JobContext): Promise<SweepResult> {
+  const { retrier, medplum, log } = context;
+  const jobs: UploadJobResult[] = [];
+  let ledger: PendingLedger | undefined;
   try {
-    return { doc, shape: await inspectCsv(doc, tables) };
+    const discovery = await discoverUploads(context);
+    const known = await keysWithTasks(context, discovery.uploads);
+    for (const upload of discovery.uploads.filter((u) => !known.has(u.key))) {
+      await retrier.run('creating an upload Task', () => findOrCreateTask(medplum, upload));
+      known.add(upload.key);
+    }
+    ledger = new PendingLedger(await retrier.run('listing pending imports', () => listPendingTasks(medplum)), context.tables);
+    const uploads = new Map(discovery.uploads.map((u) => [u.key, u]));
+
+    for (const task of dueOrder(context, ledger)) {
+      if (context.clock.now() >= context.deadline) {
+        break;
+      }
+      const upload = uploads.get(uploadKey(task) ?? '') ?? (await currentUpload(context, task));
+      if (!upload) {
+        await closeOrphan(context, task, ledger);
+        continue;
+      }
+      const job = await runIfDue(context, task, upload, ledger);
+      jobs.push(job);
+      log(`${job.file}: ${job.outcome}${job.message ? ` (${job.message})` : ''}`);
+    }
   } catch (err) {
-    if (err instanceof ImportFileError) {
-      return { doc, problem: err.message };
+    if (!(err instanceof OutOfTimeError)) {
+      throw err;
+    }
+    log(`sweep stopped: ${err.message}`);
+  }
+  return { jobs, pending: ledger?.pending.length ?? 0 };
+}
+
+/** Claimable Tasks in the order to run them: files of unknown table first, then parents before children. */
+function dueOrder(context: JobContext, ledger: PendingLedger): Task[] {
+  const now = context.clock.now();
+  const claimable = ledger.pending.filter((t) => isClaimable(t, now));
+  const byAge = [...claimable].sort((a, b) => (a.authoredOn ?? '').localeCompare(b.authoredOn ?? ''));
+  const unknown = byAge.filter((t) => !taskTable(t));
+  const known = byAge.filter((t) => taskTable(t));
+  return [...unknown, ...orderByDependencies(known, (t) => findTable(taskTable(t) ?? '', context.tables))];
+}
+
+/**
+ * Runs an upload's job when it is due; otherwise says why not, without downloading anything: a
+ * finished or claimed Task, parents still pending, or rows waiting for parents that have not
+ * changed since.
+ */
+async function runIfDue(context: JobContext, task: Task, upload: Upload, ledger: PendingLedger): Promise<UploadJobResult> {
+  const base = { task: `Task/${task.id}`, file: upload.fileName, table: taskTable(task) };
+  if (isFinished(task)) {
+    return { ...base, outcome: 'already-done', message: `already ${task.status}` };
+  }
+  if (!isClaimable(task, context.clock.now())) {
+    return { ...base, outcome: 'busy', message: 'another invocation is importing it' };
+  }
+  const table = findTable(taskTable(task) ?? '', context.tables);
+  if (table) {
+    const parents = ledger.blockingParents(table, task);
+    if (parents.length) {
+      const message = `waiting for ${parents.join(', ')} to be imported first`;
+      await noteWaiting(context, task, message);
+      return { ...base, outcome: 'waiting', message };
+    }
+    const checkpoint = checkpointOf(task);
+    if (checkpoint.retryRows && !(await retryIsDue(context, task, table.name, checkpoint.deferredAt ?? 0, ledger))) {
+      return { ...base, outcome: 'waiting', message: task.businessStatus?.text ?? 'rows wait for their parents' };
+    }
+  }
+  const job = await runUploadJob(context, task, upload, ledger);
+  ledger.update({ ...task, status: statusAfter(job, task) });
+  return job;
+}
+
+function statusAfter(job: UploadJobResult, task: Task): Task['status'] {
+  switch (job.outcome) {
+    case 'completed':
+    case 'failed':
+    case 'cancelled':
+      return job.outcome;
+    default:
+      return task.status;
+  }
+}
+
+/**
+ * Rows that waited for their parents are retried once a parent table's upload finished after
+ * they were deferred, or when the wait is over (then for the last time).
+ */
+async function retryIsDue(context: JobContext, task: Task, table: string, deferredAt: number, ledger: PendingLedger): Promise<boolean> {
+  const definition = findTable(table, context.tables);
+  if (!definition) {
+    return true;
+  }
+  const parents = ledger.parentTables(definition);
+  const since = Date.parse(task.authoredOn ?? '') || 0;
+  const lastParent = await ledger.lastFinished(context, parents, deferredAt);
+  if (lastParent !== undefined && lastParent >= deferredAt) {
+    return true;
+  }
+  return context.clock.now() >= Math.max(since, lastParent ?? 0) + context.parentWaitMs;
+}
+
+/** Records why a Task waits, when that changed (to keep its history short). Losing the race is fine. */
+async function noteWaiting(context: JobContext, task: Task, message: string): Promise<void> {
+  if (task.businessStatus?.text === message && task.status === 'requested') {
+    return;
+  }
+  await saveUnlessTaken(context, task, { status: 'requested', businessStatus: message });
+}
+
+async function saveUnlessTaken(context: JobContext, task: Task, change: Parameters<typeof changedTask>[1]): Promise<void> {
+  try {
+    await context.retrier.run(`updating Task/${task.id}`, () =>
+      putTaskIfVersion(context.medplum, task.meta?.versionId, changedTask(task, change), `Task/${task.id}`)
+    );
+  } catch (err) {
+    if (err instanceof OutOfTimeError) {
+      throw err;
+    }
+    context.log(`Task/${task.id}: not updated (${normalizeErrorString(err)})`);
+  }
+}
+
+/** The upload a Task was made for, read afresh; undefined when it was deleted, replaced or withdrawn. */
+async function currentUpload(context: JobContext, task: Task): Promise<Upload | undefined> {
+  const reference = task.focus?.reference ?? '';
+  const id = /^DocumentReference\/([A-Za-z0-9\-.]{1,64})$/.exec(reference)?.[1];
+  if (!id) {
+    return undefined;
+  }
+  let doc: DocumentReference;
+  try {
+    doc = await context.retrier.run(`reading ${reference}`, () =>
+      context.medplum.readResource('DocumentReference', id, { cache: 'no-cache', maxRetries: 0 })
+    );
+  } catch (err) {
+    const status = statusOf(err);
+    if (status === 404 || status === 410) {
+      return undefined;
     }
     throw err;
   }
-}
-
-/** Tables that have imports still to do; a child table waits while any of its parents has one. */
-function blockingParents(table: TableDefinition, tasks: readonly Task[], self: Task, tables: readonly TableDefinition[]): string[] {
-  const unfinished = new Set(
-    tasks.filter((t) => t.id !== self.id && !isFinished(t)).map((t) => taskTable(t)).filter(Boolean) as string[]
-  );
-  const blocking: string[] = [];
-  const visit = (name: string, seen: Set<string>): void => {
-    for (const parent of findTable(name, tables)?.dependsOn ?? []) {
-      if (seen.has(parent)) {
-        continue;
-      }
-      seen.add(parent);
-      if (unfinished.has(parent)) {
-        blocking.push(parent);
-      }
-      visit(parent, seen);
-    }
-  };
-  visit(table.name, new Set());
-  return blocking;
-}
-
-/** Records a file that cannot be imported at all on its Task. */
-async function failTask(medplum: MedplumClient, task: Task, upload: Upload, problem: string): Promise<UploadJobResult> {
-  await updateTaskUnlessTaken(medplum, task, {
-    status: 'failed',
-    businessStatus: 'not imported',
-    statusReason: problem,
-    error: problem,
-  });
-  return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'failed', message: problem };
-}
-
-/** Marks a Task as waiting for its parents (only when that changes, to keep history short). */
-async function markWaiting(medplum: MedplumClient, task: Task, parents: string[]): Promise<void> {
-  const text = `waiting for ${parents.join(', ')} to be imported first`;
-  if (task.businessStatus?.text !== text) {
-    await updateTaskUnlessTaken(medplum, task, { status: 'requested', businessStatus: text });
-  }
-}
-
-async function runOne(
-  medplum: MedplumClient,
-  task: Task,
-  upload: Upload,
-  prepared: PreparedUpload,
-  tasks: readonly Task[],
-  options: SchedulerOptions,
-  deadline: number
-): Promise<UploadJobResult> {
-  const tables = options.tables ?? defaultTables;
-  if (!prepared.shape) {
-    return failTask(medplum, task, upload, prepared.problem ?? 'unreadable file');
-  }
-  const parents = blockingParents(prepared.shape.table, tasks, task, tables);
-  if (parents.length) {
-    await markWaiting(medplum, task, parents);
-    return { task: `Task/${task.id}`, file: upload.fileName, table: prepared.shape.table.name, outcome: 'waiting', message: `waiting for ${parents.join(', ')}` };
-  }
-  return runUploadJob(medplum, task, prepared.doc, prepared.shape, { ...options, deadline });
-}
-
-/** The answer for an upload whose Task is finished or claimed by a live invocation; undefined when it is ours to run. */
-function settled(task: Task, upload: Upload): UploadJobResult | undefined {
-  if (isFinished(task)) {
-    return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'already-done', message: `already ${task.status}` };
-  }
-  if (!isClaimable(task, Date.now())) {
-    return { task: `Task/${task.id}`, file: upload.fileName, outcome: 'busy', message: 'another invocation is importing it' };
-  }
-  return undefined;
+  return uploadsOf(doc, context.trusted).find((u) => u.key === uploadKey(task));
 }
 
 /**
- * A Subscription fired for a DocumentReference (create or update): import its CSV under its Task,
- * once. Another invocation for the same upload finds the Task claimed or done and stops.
+ * Closes the Task of an upload that is gone (deleted, replaced by another file, or withdrawn):
+ * cancelled with the reason, so that it never blocks the tables that depend on it.
  */
-export async function handleUploadEvent(
-  medplum: MedplumClient,
-  documentReference: DocumentReference,
-  options: SchedulerOptions
-): Promise<UploadEventResult> {
-  const deadline = Date.now() + options.budgetMs;
-  const tables = options.tables ?? defaultTables;
-  const upload = uploadOf(documentReference);
-  if (!upload) {
-    return { outcome: 'ignored', message: `DocumentReference/${documentReference.id} has no CSV attachment with a URL (yet)` };
-  }
-  // A repeated event for an upload that is done or in hand is answered without downloading it.
-  const existing = await findTask(medplum, upload);
-  const settledEarly = existing && settled(existing, upload);
-  if (settledEarly) {
-    return settledEarly;
-  }
-  const prepared = await prepare(medplum, upload, tables);
-  const task = existing ?? (await findOrCreateTask(medplum, upload, prepared.shape?.table.name));
-  // Another invocation may have created and claimed the Task while this one downloaded the file.
-  const settledNow = settled(task, upload);
-  if (settledNow) {
-    return settledNow;
-  }
-  const tasks = await listImportTasks(medplum);
-  return runOne(medplum, task, upload, prepared, tasks, options, deadline);
-}
-
-/**
- * The scheduled (cron) run: finds uploads without a finished Task and imports them, parents
- * first, until the time budget is used; unfinished work resumes from its checkpoint next run.
- */
-export async function runScheduled(medplum: MedplumClient, options: SchedulerOptions): Promise<ScheduledRunResult> {
-  const deadline = Date.now() + options.budgetMs;
-  const tables = options.tables ?? defaultTables;
-  const log = options.log;
-
-  let tasks = await listImportTasks(medplum);
-  const byKey = new Map(tasks.map((t) => [uploadKey(t), t]));
-  const uploads = new Map<string, Upload>();
-  for await (const page of medplum.searchResourcePages(
-    'DocumentReference',
-    { contenttype: 'text/csv', _count: '1000' },
-    { cache: 'no-cache' }
-  )) {
-    for (const doc of page) {
-      const upload = uploadOf(doc);
-      if (upload) {
-        uploads.set(upload.key, upload);
-      }
-    }
-  }
-
-  // Uploads nobody has seen yet get their Task (and their table, from the header). The parsed
-  // files are not kept: holding every new upload in memory until its turn does not scale, so a
-  // job downloads its file again when it runs.
-  for (const [key, upload] of uploads) {
-    if (!byKey.has(key)) {
-      try {
-        const ready = await prepare(medplum, upload, tables);
-        const task = await findOrCreateTask(medplum, upload, ready.shape?.table.name);
-        byKey.set(key, task);
-      } catch (err) {
-        log(`${upload.fileName}: could not read the upload: ${normalizeErrorString(err)}`);
-      }
-    }
-  }
-  tasks = [...byKey.values()].filter((t): t is Task => Boolean(t));
-
-  const now = Date.now();
-  const runnable = orderByDependencies(
-    tasks.filter((t) => isClaimable(t, now) && uploads.has(uploadKey(t) as string)),
-    (t) => findTable(taskTable(t) ?? '', tables)
-  );
-  const jobs: UploadJobResult[] = [];
-  for (const task of runnable) {
-    if (Date.now() >= deadline) {
-      break;
-    }
-    const key = uploadKey(task) as string;
-    const upload = uploads.get(key) as Upload;
-    try {
-      const ready = await prepare(medplum, upload, tables);
-      const job = await runOne(medplum, task, upload, ready, tasks, options, deadline);
-      jobs.push(job);
-      log(`${job.file}: ${job.outcome}${job.message ? ` (${job.message})` : ''}`);
-      // Later tasks judge their parents on the ledger as it is now.
-      const status = job.outcome === 'completed' || job.outcome === 'failed' ? job.outcome : undefined;
-      tasks = tasks.map((t) => (t.id === task.id && status ? { ...t, status } : t));
-    } catch (err) {
-      log(`${upload.fileName}: ${normalizeErrorString(err)}`);
-      jobs.push({ task: `Task/${task.id}`, file: upload.fileName, outcome: 'interrupted', message: normalizeErrorString(err) });
-    }
-  }
-  return { jobs, pending: tasks.filter((t) => !isFinished(t)).length };
+async function closeOrphan(context: JobContext, task: Task, ledger: PendingLedger): Promise<void> {
+  const reason = 'the upload was deleted, replaced by another file, or withdrawn before it was imported';
+  await saveUnlessTaken(context, task, { status: 'cancelled', businessStatus: 'not imported', statusReason: reason, leaseUntil: 0 });
+  ledger.update({ ...task, status: 'cancelled' });
+  context.log(`Task/${task.id}: cancelled: ${reason}`);
 }

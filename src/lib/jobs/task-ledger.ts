@@ -1,56 +1,77 @@
 import type { MedplumClient } from '@medplum/core';
 import { getReferenceString } from '@medplum/core';
-import { statusOf } from '../execute/executor';
 import type { Attachment, DocumentReference, Extension, Task, TaskOutput } from '@medplum/fhirtypes';
-import { csvAttachment } from '../input/bot-input';
+import { statusOf } from '../execute/server-link';
+import { tokenParam, tokenQuery } from '../fhir/search-values';
+import type { TrustedLocations } from '../input/download';
+import { binaryIdOf, DownloadError } from '../input/download';
+import { csvAttachments } from '../input/uploads';
 import type { ImportReport } from '../report';
+import { decodeRows, encodeRows } from './row-sets';
 
 /**
- * The job ledger: one Task per upload (DocumentReference + the Binary it points to), so a team
- * sees every import, its state and its result from the Medplum app alone.
- * status: requested (queued or waiting for parent tables) -> in-progress -> completed | failed.
+ * The job ledger: one Task per upload (a CSV attachment of a DocumentReference), so a team sees
+ * every import, its state and its result from the Medplum app alone.
+ * status: requested (queued, or waiting for parent tables) -> in-progress -> completed | failed,
+ * or cancelled when the upload was deleted or replaced before it was imported.
  */
 export const JOB = {
   codeSystem: 'urn:medplum-csv-import',
   code: 'csv-import',
   uploadIdentifierSystem: 'urn:medplum-csv-import:upload',
-  resumeAfterRowExtension: 'urn:medplum-csv-import:resume-after-row',
-  leaseUntilExtension: 'urn:medplum-csv-import:lease-until',
-  reportOutput: 'report',
-  rejectedRowsOutput: 'rejected-rows',
-  errorOutput: 'error',
+  extensions: {
+    leaseUntil: 'urn:medplum-csv-import:lease-until',
+    resumeAfterRow: 'urn:medplum-csv-import:resume-after-row',
+    doneRows: 'urn:medplum-csv-import:done-rows',
+    retryRows: 'urn:medplum-csv-import:retry-rows',
+    deferredRows: 'urn:medplum-csv-import:deferred-rows',
+    deferredAt: 'urn:medplum-csv-import:deferred-at',
+    run: 'urn:medplum-csv-import:run',
+  },
+  outputs: {
+    report: 'report',
+    rejectedRows: 'rejected-rows',
+    rejectedRowsPart: 'rejected-rows-part',
+    error: 'error',
+  },
+  inputs: { file: 'file', table: 'table' },
 } as const;
 
-/** A CSV upload: its DocumentReference, its CSV attachment and a stable key for its content. */
+/** Errors and skips listed in a Task's report; the counts stay exact and the rejected-rows file has every row. */
+export const TASK_REPORT_LIMIT = 200;
+
+/** One CSV attachment of a DocumentReference, the unit an import Task is kept for. */
 export interface Upload {
   documentReference: DocumentReference;
   attachment: Attachment;
-  /** DocumentReference id + Binary id: a new file attached to the same document is a new upload. */
+  /** `<DocumentReference id>.<Binary id>`: a new file attached to the same document is a new upload. */
   key: string;
+  /** The Binary holding the bytes; undefined when the URL is not one of this server's. */
+  binaryId?: string;
+  /** Why the bytes cannot be downloaded (the URL points elsewhere). */
+  refusal?: string;
   fileName: string;
 }
 
 /**
- * The upload a DocumentReference describes, or undefined when it has no CSV attachment with a URL
- * yet (the SDK creates the DocumentReference first and adds the URL in an update).
+ * The uploads a DocumentReference describes: one per CSV attachment with a URL (none yet when
+ * the SDK has created the document but not added the file). The key holds only id characters,
+ * whatever the attachment's URL says.
  */
-export function uploadOf(doc: DocumentReference): Upload | undefined {
-  const attachment = csvAttachment(doc);
-  if (!doc.id || !attachment?.url || !isCsv(attachment)) {
-    return undefined;
+export function uploadsOf(doc: DocumentReference, trusted: TrustedLocations): Upload[] {
+  if (!doc.id) {
+    return [];
   }
-  // Attachment URLs are re-signed on every read; the Binary id inside them is stable.
-  const binaryId = /(?:^|\/)binary\/([^/?#]+)/i.exec(attachment.url)?.[1] ?? stableHash(attachment.url.split('?')[0]);
-  return {
-    documentReference: doc,
-    attachment,
-    key: `${doc.id}.${binaryId}`,
-    fileName: attachment.title ?? doc.description ?? `DocumentReference/${doc.id}`,
-  };
-}
-
-function isCsv(attachment: Attachment): boolean {
-  return !attachment.contentType || attachment.contentType.startsWith('text/csv') || attachment.contentType === 'text/plain';
+  return csvAttachments(doc).map((attachment) => {
+    const fileName = attachment.title?.trim() || doc.description?.trim() || `DocumentReference/${doc.id}`;
+    try {
+      const binaryId = binaryIdOf(attachment.url as string, trusted);
+      return { documentReference: doc, attachment, key: `${doc.id}.${binaryId}`, binaryId, fileName };
+    } catch (err) {
+      const refusal = err instanceof DownloadError ? err.message : String(err);
+      return { documentReference: doc, attachment, key: `${doc.id}.url-${stableHash(attachment.url as string)}`, refusal, fileName };
+    }
+  });
 }
 
 function stableHash(text: string): string {
@@ -61,13 +82,15 @@ function stableHash(text: string): string {
   return (hash >>> 0).toString(16);
 }
 
+const NO_CACHE = { cache: 'no-cache', maxRetries: 0 } as const;
+
 /** The Task of an upload, if it has one. */
 export async function findTask(medplum: MedplumClient, upload: Upload): Promise<Task | undefined> {
-  return medplum.searchOne('Task', { identifier: `${JOB.uploadIdentifierSystem}|${upload.key}` }, { cache: 'no-cache' });
+  return medplum.searchOne('Task', { identifier: tokenParam(JOB.uploadIdentifierSystem, upload.key) }, NO_CACHE);
 }
 
 /** The Task of an upload, created once however many invocations race for it (conditional create). */
-export async function findOrCreateTask(medplum: MedplumClient, upload: Upload, table: string | undefined): Promise<Task> {
+export async function findOrCreateTask(medplum: MedplumClient, upload: Upload, table?: string): Promise<Task> {
   const now = new Date().toISOString();
   const task: Task = {
     resourceType: 'Task',
@@ -81,20 +104,20 @@ export async function findOrCreateTask(medplum: MedplumClient, upload: Upload, t
     lastModified: now,
     businessStatus: { text: 'queued' },
     input: [
-      { type: { text: 'file' }, valueString: upload.fileName },
-      ...(table ? [{ type: { text: 'table' }, valueString: table }] : []),
+      { type: { text: JOB.inputs.file }, valueString: upload.fileName },
+      ...(table ? [{ type: { text: JOB.inputs.table }, valueString: table }] : []),
     ],
   };
-  return medplum.createResourceIfNoneExist(task, `identifier=${JOB.uploadIdentifierSystem}|${upload.key}`);
+  return medplum.createResourceIfNoneExist(task, `identifier=${tokenQuery(JOB.uploadIdentifierSystem, upload.key)}`, NO_CACHE);
 }
 
-/** Every import Task of the project, all pages. */
-export async function listImportTasks(medplum: MedplumClient): Promise<Task[]> {
+/** Every import Task not finished yet (queued, waiting, running or paused), all pages. */
+export async function listPendingTasks(medplum: MedplumClient): Promise<Task[]> {
   const tasks: Task[] = [];
   for await (const page of medplum.searchResourcePages(
     'Task',
-    { code: `${JOB.codeSystem}|${JOB.code}`, _count: '1000' },
-    { cache: 'no-cache' }
+    { code: tokenParam(JOB.codeSystem, JOB.code), status: 'requested,in-progress', _count: '1000' },
+    NO_CACHE
   )) {
     tasks.push(...page);
   }
@@ -106,58 +129,107 @@ export function taskInput(task: Task, name: string): string | undefined {
 }
 
 export function taskTable(task: Task): string | undefined {
-  return taskInput(task, 'table');
+  return taskInput(task, JOB.inputs.table);
 }
 
 export function uploadKey(task: Task): string | undefined {
   return task.identifier?.find((i) => i.system === JOB.uploadIdentifierSystem)?.value;
 }
 
-export function resumeAfterRow(task: Task): number {
-  return task.extension?.find((e) => e.url === JOB.resumeAfterRowExtension)?.valueInteger ?? 0;
+function extension(task: Task, url: string): Extension | undefined {
+  return task.extension?.find((e) => e.url === url);
+}
+
+/** Where an upload's import stands between runs. */
+export interface JobCheckpoint {
+  /** First pass over the file: rows up to here are done... */
+  resumeAfterRow: number;
+  /** ...and these beyond it. */
+  doneRows: Set<number>;
+  /** A retry pass over rows that waited for their parents: the rows still to do (undefined: first pass). */
+  retryRows?: Set<number>;
+  /** Rows that failed only for a missing parent, waiting to be retried. */
+  deferredRows: Set<number>;
+  /** When rows were last deferred (ms since epoch). */
+  deferredAt?: number;
+}
+
+export function checkpointOf(task: Task): JobCheckpoint {
+  const retry = extension(task, JOB.extensions.retryRows)?.valueString;
+  const deferredAt = extension(task, JOB.extensions.deferredAt)?.valueDateTime;
+  return {
+    resumeAfterRow: extension(task, JOB.extensions.resumeAfterRow)?.valueInteger ?? 0,
+    doneRows: decodeRows(extension(task, JOB.extensions.doneRows)?.valueString),
+    retryRows: retry === undefined ? undefined : decodeRows(retry),
+    deferredRows: decodeRows(extension(task, JOB.extensions.deferredRows)?.valueString),
+    deferredAt: deferredAt ? Date.parse(deferredAt) : undefined,
+  };
 }
 
 export function taskReport(task: Task): ImportReport | undefined {
-  const text = task.output?.find((o) => o.type.text === JOB.reportOutput)?.valueString;
+  const text = task.output?.find((o) => o.type.text === JOB.outputs.report)?.valueString;
   return text ? (JSON.parse(text) as ImportReport) : undefined;
 }
 
-export function rejectedRowsAttachment(task: Task): Attachment | undefined {
-  return task.output?.find((o) => o.type.text === JOB.rejectedRowsOutput)?.valueAttachment;
+export function outputAttachments(task: Task, name: string): Attachment[] {
+  return (task.output ?? []).filter((o) => o.type.text === name && o.valueAttachment).map((o) => o.valueAttachment as Attachment);
 }
 
 export function isFinished(task: Task): boolean {
   return task.status === 'completed' || task.status === 'failed' || task.status === 'cancelled';
 }
 
-/** An in-progress Task whose lease ran out was left by an invocation that stopped or died. */
-export function isClaimable(task: Task, now: number): boolean {
-  if (task.status === 'requested') {
-    return true;
-  }
-  if (task.status !== 'in-progress') {
-    return false;
-  }
-  const until = task.extension?.find((e) => e.url === JOB.leaseUntilExtension)?.valueDateTime;
-  return !until || Date.parse(until) <= now;
+/** The end of the claim on a Task (ms since epoch), 0 when nobody holds it. */
+export function leaseEnd(task: Task): number {
+  const until = extension(task, JOB.extensions.leaseUntil)?.valueDateTime;
+  return until ? Date.parse(until) : 0;
 }
 
-function withExtension(task: Task, url: string, extension: Extension | undefined): Extension[] | undefined {
-  const others = (task.extension ?? []).filter((e) => e.url !== url);
-  const all = extension ? [...others, extension] : others;
-  return all.length ? all : undefined;
+/** A Task nobody holds: queued, waiting, or in progress with a claim that ran out (its run died). */
+export function isClaimable(task: Task, now: number): boolean {
+  if (task.status === 'requested') {
+    return leaseEnd(task) <= now;
+  }
+  return task.status === 'in-progress' && leaseEnd(task) <= now;
 }
 
 export interface TaskChange {
   status?: Task['status'];
   businessStatus?: string;
   statusReason?: string;
-  /** Lease end (ms since epoch); 0 releases the lease. */
+  /** Claim end (ms since epoch); 0 releases the claim. */
   leaseUntil?: number;
-  resumeAfterRow?: number;
+  checkpoint?: JobCheckpoint;
+  table?: string;
   report?: ImportReport;
+  /** Adds a part of the rejected rows written since the last save. */
+  rejectedRowsPart?: Attachment;
+  /** The whole rejected-rows file: replaces the parts. */
   rejectedRows?: Attachment;
   error?: string;
+}
+
+function withExtension(extensions: Extension[] | undefined, url: string, value: Extension | undefined): Extension[] | undefined {
+  const others = (extensions ?? []).filter((e) => e.url !== url);
+  const all = value ? [...others, value] : others;
+  return all.length ? all : undefined;
+}
+
+/** The report as a Task holds it: counts exact, lists cut to TASK_REPORT_LIMIT. */
+export function reportForTask(report: ImportReport): ImportReport {
+  const cut = report.errors.length > TASK_REPORT_LIMIT || report.skips.length > TASK_REPORT_LIMIT;
+  if (!cut) {
+    return report;
+  }
+  const hidden = report.errors.length - Math.min(report.errors.length, TASK_REPORT_LIMIT);
+  return {
+    ...report,
+    errors: report.errors.slice(0, TASK_REPORT_LIMIT),
+    skips: report.skips.slice(0, TASK_REPORT_LIMIT),
+    warnings: hidden
+      ? [...report.warnings, `${hidden} further row errors are listed in the rejected-rows file, not here`]
+      : report.warnings,
+  };
 }
 
 /** Applies a change to a Task, as a new resource. */
@@ -168,7 +240,7 @@ export function changedTask(task: Task, change: TaskChange): Task {
     if (change.status === 'in-progress' && !task.executionPeriod?.start) {
       next.executionPeriod = { start: next.lastModified };
     }
-    if (change.status === 'completed' || change.status === 'failed') {
+    if (change.status === 'completed' || change.status === 'failed' || change.status === 'cancelled') {
       next.executionPeriod = { ...next.executionPeriod, end: next.lastModified };
     }
   }
@@ -178,33 +250,51 @@ export function changedTask(task: Task, change: TaskChange): Task {
   if (change.statusReason !== undefined) {
     next.statusReason = { text: change.statusReason };
   }
+  let extensions = next.extension;
   if (change.leaseUntil !== undefined) {
-    next.extension = withExtension(
-      next,
-      JOB.leaseUntilExtension,
-      change.leaseUntil > 0 ? { url: JOB.leaseUntilExtension, valueDateTime: new Date(change.leaseUntil).toISOString() } : undefined
+    const url = JOB.extensions.leaseUntil;
+    extensions = withExtension(extensions, url, change.leaseUntil > 0 ? { url, valueDateTime: new Date(change.leaseUntil).toISOString() } : undefined);
+  }
+  if (change.checkpoint) {
+    const { resumeAfterRow, doneRows, retryRows, deferredRows, deferredAt } = change.checkpoint;
+    const ext = JOB.extensions;
+    const rows = (url: string, set: Set<number> | undefined): Extension | undefined =>
+      set && (set.size || url === ext.retryRows) ? { url, valueString: encodeRows(set) } : undefined;
+    extensions = withExtension(extensions, ext.resumeAfterRow, { url: ext.resumeAfterRow, valueInteger: resumeAfterRow });
+    extensions = withExtension(extensions, ext.doneRows, rows(ext.doneRows, doneRows));
+    extensions = withExtension(extensions, ext.retryRows, rows(ext.retryRows, retryRows));
+    extensions = withExtension(extensions, ext.deferredRows, rows(ext.deferredRows, deferredRows));
+    extensions = withExtension(
+      extensions,
+      ext.deferredAt,
+      deferredAt ? { url: ext.deferredAt, valueDateTime: new Date(deferredAt).toISOString() } : undefined
     );
   }
-  if (change.resumeAfterRow !== undefined) {
-    next.extension = withExtension(next, JOB.resumeAfterRowExtension, {
-      url: JOB.resumeAfterRowExtension,
-      valueInteger: change.resumeAfterRow,
-    });
+  next.extension = extensions;
+  if (change.table && taskTable(next) !== change.table) {
+    next.input = [
+      ...(next.input ?? []).filter((i) => i.type.text !== JOB.inputs.table),
+      { type: { text: JOB.inputs.table }, valueString: change.table },
+    ];
   }
+  const { outputs: names } = JOB;
   const outputs: TaskOutput[] = (next.output ?? []).filter(
     (o) =>
-      !(change.report && o.type.text === JOB.reportOutput) &&
-      !(change.rejectedRows && o.type.text === JOB.rejectedRowsOutput) &&
-      !(change.error && o.type.text === JOB.errorOutput)
+      !(change.report && o.type.text === names.report) &&
+      !(change.rejectedRows && (o.type.text === names.rejectedRows || o.type.text === names.rejectedRowsPart)) &&
+      !(change.error && o.type.text === names.error)
   );
   if (change.report) {
-    outputs.push({ type: { text: JOB.reportOutput }, valueString: JSON.stringify(change.report) });
+    outputs.push({ type: { text: names.report }, valueString: JSON.stringify(reportForTask(change.report)) });
+  }
+  if (change.rejectedRowsPart) {
+    outputs.push({ type: { text: names.rejectedRowsPart }, valueAttachment: change.rejectedRowsPart });
   }
   if (change.rejectedRows) {
-    outputs.push({ type: { text: JOB.rejectedRowsOutput }, valueAttachment: change.rejectedRows });
+    outputs.push({ type: { text: names.rejectedRows }, valueAttachment: change.rejectedRows });
   }
   if (change.error) {
-    outputs.push({ type: { text: JOB.errorOutput }, valueString: change.error });
+    outputs.push({ type: { text: names.error }, valueString: change.error });
   }
   next.output = outputs.length ? outputs : undefined;
   return next;
@@ -219,30 +309,39 @@ export class LostClaimError extends Error {
 }
 
 /**
- * Writes a Task change only if nobody changed the Task since this invocation read it
- * (If-Match on its version): the claim cannot be won twice, and a lost claim is noticed.
+ * Writes a Task change only if nobody changed the Task since this invocation read it (If-Match on
+ * its version): a claim cannot be won twice, and a lost claim is noticed. Only a 412 means the
+ * claim was lost; other failures are thrown as they are, for the caller's retries.
  */
 export async function updateTaskIfUnchanged(medplum: MedplumClient, task: Task, change: TaskChange): Promise<Task> {
-  const versionId = task.meta?.versionId;
+  return putTaskIfVersion(medplum, task.meta?.versionId, changedTask(task, change), `Task/${task.id}`);
+}
+
+/** Writes a Task prepared by changedTask if the stored one still has `versionId`. */
+export async function putTaskIfVersion(
+  medplum: MedplumClient,
+  versionId: string | undefined,
+  next: Task,
+  reference: string
+): Promise<Task> {
   try {
-    return await medplum.updateResource(changedTask(task, change), {
+    return await medplum.updateResource(next, {
+      ...NO_CACHE,
       headers: versionId ? { 'If-Match': `W/"${versionId}"` } : undefined,
     });
   } catch (err) {
     if (statusOf(err) === 412) {
-      throw new LostClaimError(`Task/${task.id}`);
+      throw new LostClaimError(reference);
     }
     throw err;
   }
 }
 
-/** As updateTaskIfUnchanged, for changes that need not happen if another invocation took the Task. */
-export async function updateTaskUnlessTaken(medplum: MedplumClient, task: Task, change: TaskChange): Promise<void> {
-  try {
-    await updateTaskIfUnchanged(medplum, task, change);
-  } catch (err) {
-    if (!(err instanceof LostClaimError)) {
-      throw err;
-    }
-  }
+/** The invocation holding a Task's claim. */
+export function claimHolder(task: Task): string | undefined {
+  return extension(task, JOB.extensions.run)?.valueString;
+}
+
+export function withClaimHolder(task: Task, runId: string): Task {
+  return { ...task, extension: withExtension(task.extension, JOB.extensions.run, { url: JOB.extensions.run, valueString: runId }) };
 }

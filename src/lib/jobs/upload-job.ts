@@ -1,190 +1,390 @@
-import type { MedplumClient } from '@medplum/core';
 import { normalizeErrorString } from '@medplum/core';
 import type { Attachment, Task } from '@medplum/fhirtypes';
 import type { CsvDocument } from '../csv/document';
-import type { ImportOptions } from '../engine/import-csv';
+import type { Checkpoint } from '../engine/import-csv';
 import { importCsv } from '../engine/import-csv';
 import type { FileShape } from '../engine/inspect';
+import { inspectCsv } from '../engine/inspect';
 import { DependencyNotReadyError, ImportFileError } from '../errors';
+import { OutOfTimeError } from '../execute/quota';
+import { DownloadError, downloadBinary, downloadCsv } from '../input/download';
 import type { ImportReport, RowResult } from '../report';
 import { mergeReports } from '../report';
-import type { ImportSettings } from '../settings';
+import type { TableDefinition } from '../tables/types';
+import type { JobContext } from './context';
+import { leaseUntil } from './context';
+import type { PendingLedger } from './pending-ledger';
 import { rejectedRowsCsv } from './rejected-rows';
-import type { TaskChange } from './task-ledger';
-import { LostClaimError, rejectedRowsAttachment, resumeAfterRow, taskReport, updateTaskIfUnchanged } from './task-ledger';
-
-export interface JobOptions {
-  settings: ImportSettings;
-  /** When this invocation must stop starting new work (ms since epoch). */
-  deadline: number;
-  /** How long a claim stays ours without renewal; a dead invocation's job is retaken after it. */
-  leaseMs: number;
-  /** Least time between progress updates of the Task. */
-  progressIntervalMs: number;
-  log: (line: string) => void;
-  executor?: ImportOptions['executor'];
-}
+import type { JobCheckpoint, TaskChange, Upload } from './task-ledger';
+import {
+  changedTask,
+  checkpointOf,
+  claimHolder,
+  JOB,
+  LostClaimError,
+  outputAttachments,
+  putTaskIfVersion,
+  taskReport,
+  taskTable,
+  withClaimHolder,
+} from './task-ledger';
 
 /** What happened to one upload in this invocation. */
 export interface UploadJobResult {
   task: string;
   file: string;
   table?: string;
-  /** completed / failed: final. paused: time budget used, resumes next run. waiting: parents not imported. busy: another invocation has it. */
-  outcome: 'completed' | 'failed' | 'paused' | 'waiting' | 'busy' | 'already-done' | 'interrupted';
+  /**
+   * completed / failed / cancelled: final. paused: the time budget ran out; the next run resumes.
+   * waiting: parent tables (or rows' parents) not imported yet. busy: another invocation has it.
+   * interrupted: the server kept failing; the next run resumes.
+   */
+  outcome: 'completed' | 'failed' | 'cancelled' | 'paused' | 'waiting' | 'busy' | 'already-done' | 'interrupted';
   message?: string;
   report?: ImportReport;
 }
 
 /**
- * Imports one upload under its Task: claims it (version-checked), imports from its checkpoint
- * until done or out of time, and records progress, the report and the rejected rows in the Task.
+ * A Task this invocation has claimed. Every change goes through `save`: version-checked, retried
+ * within the deadline, and recognised as its own when an answer was lost and the retry then saw
+ * the new version (412 with this run's id and the change's time on the stored Task).
  */
-export async function runUploadJob(
-  medplum: MedplumClient,
-  task: Task,
-  doc: CsvDocument,
-  shape: FileShape,
-  options: JobOptions
-): Promise<UploadJobResult> {
-  const result = (outcome: UploadJobResult['outcome'], extra: Partial<UploadJobResult> = {}): UploadJobResult => ({
-    task: `Task/${task.id}`,
-    file: doc.name,
-    table: shape.table.name,
-    outcome,
-    ...extra,
-  });
+class ClaimedTask {
+  private constructor(
+    private readonly context: JobContext,
+    public current: Task
+  ) {}
 
-  let current: Task;
-  try {
-    current = await updateTaskIfUnchanged(medplum, task, {
-      status: 'in-progress',
-      businessStatus: 'importing',
-      leaseUntil: Date.now() + options.leaseMs,
-    });
-  } catch (err) {
-    if (err instanceof LostClaimError) {
-      return result('busy', { message: 'another invocation claimed this upload first' });
-    }
-    throw err;
+  static async claim(context: JobContext, task: Task): Promise<ClaimedTask> {
+    const claimed = new ClaimedTask(context, withClaimHolder(task, context.runId));
+    // The stored version is the one read: If-Match on it wins the claim at most once.
+    claimed.current = { ...claimed.current, meta: task.meta };
+    await claimed.save({ status: 'in-progress', businessStatus: 'importing', leaseUntil: leaseUntil(context) });
+    return claimed;
   }
 
-  const startAfter = resumeAfterRow(current);
-  const before = taskReport(current);
-  const rejected: RowResult[] = [];
-  let lostClaim = false;
-  let lastUpdate = Date.now();
-  let updating: Promise<void> = Promise.resolve();
-  const save = async (change: TaskChange): Promise<void> => {
-    current = await updateTaskIfUnchanged(medplum, current, change);
-  };
-
-  try {
-    const { report } = await importCsv(medplum, doc, {
-      settings: options.settings,
-      shape,
-      startAfterRow: startAfter,
-      deadline: options.deadline,
-      shouldStop: () => lostClaim,
-      keepFailedFields: true,
-      executor: options.executor,
-      log: options.log,
-      onRowResult: (r) => {
-        if (r.state === 'failed') {
-          rejected.push(r);
-        }
-      },
-      onProgress: (p) => {
-        // Progress and a renewed lease, at most every progressIntervalMs, one update at a time.
-        if (Date.now() - lastUpdate < options.progressIntervalMs) {
-          return;
-        }
-        lastUpdate = Date.now();
-        const done = (before?.rows ?? 0) + p.rowsDone;
-        updating = updating
-          .then(() =>
-            save({
-              businessStatus: `importing: ${done} of ${p.rowsTotal} rows`,
-              leaseUntil: Date.now() + options.leaseMs,
-            })
-          )
-          .catch((err) => {
-            lostClaim = true;
-            options.log(`progress update failed, stopping: ${normalizeErrorString(err)}`);
-          });
-      },
-    });
-    await updating;
-    if (lostClaim) {
-      return result('busy', { message: 'the job was taken over by another invocation; stopped' });
-    }
-
-    const total = before ? mergeReports(before, report) : report;
-    const rejectedRows = rejected.length
-      ? await saveRejectedRows(medplum, current, doc.name, shape.header, rejected, startAfter > 0)
-      : undefined;
-    if (report.resumeAfterRow !== undefined) {
-      await save({
-        businessStatus: `paused after row ${report.resumeAfterRow} (${total.rows} of ${shape.dataRows} rows done); resumes on the next run`,
-        resumeAfterRow: report.resumeAfterRow,
-        leaseUntil: 0,
-        report: total,
-        rejectedRows,
-      });
-      return result('paused', { report: total });
-    }
-    const { resumeAfterRow: _done, ...finalReport } = total;
-    await save({
-      status: 'completed',
-      businessStatus: `${finalReport.rows} rows: ${finalReport.created} created, ${finalReport.updated} updated, ${finalReport.unchanged} unchanged, ${finalReport.failed} failed, ${finalReport.skipped} skipped`,
-      leaseUntil: 0,
-      report: finalReport,
-      rejectedRows,
-    });
-    return result('completed', { report: finalReport });
-  } catch (err) {
-    await updating;
-    return recordFailure(err);
+  get reference(): string {
+    return `Task/${this.current.id}`;
   }
 
-  async function recordFailure(err: unknown): Promise<UploadJobResult> {
-    const message = normalizeErrorString(err);
-    if (err instanceof LostClaimError) {
-      return result('busy', { message });
+  async save(change: TaskChange): Promise<void> {
+    const { medplum, retrier } = this.context;
+    const next = changedTask(this.current, change);
+    const versionId = this.current.meta?.versionId;
+    try {
+      this.current = await retrier.run(`saving ${this.reference}`, () =>
+        putTaskIfVersion(medplum, versionId, next, this.reference)
+      );
+    } catch (err) {
+      if (!(err instanceof LostClaimError)) {
+        throw err;
+      }
+      const stored = await retrier.run(`reading ${this.reference}`, () =>
+        medplum.readResource('Task', this.current.id as string, { cache: 'no-cache', maxRetries: 0 })
+      );
+      if (claimHolder(stored) !== this.context.runId || stored.lastModified !== next.lastModified) {
+        throw err;
+      }
+      this.current = stored; // an earlier attempt landed; its answer was lost
     }
-    if (err instanceof DependencyNotReadyError) {
-      await save({ status: 'requested', businessStatus: `waiting: ${err.problem}`, leaseUntil: 0 });
-      return result('waiting', { message });
+  }
+
+  /** Saves a last change; when even that fails the claim runs out by itself. */
+  async release(change: TaskChange): Promise<void> {
+    try {
+      await this.save({ ...change, leaseUntil: 0 });
+    } catch (err) {
+      this.context.log(`${this.reference}: could not save (${normalizeErrorString(err)}); its claim runs out by itself`);
     }
-    if (err instanceof ImportFileError) {
-      await save({ status: 'failed', businessStatus: 'not imported', statusReason: message, error: message, leaseUntil: 0 });
-      return result('failed', { message });
-    }
-    // The server or network gave out beyond the retries: keep the checkpoint, try again later.
-    await save({ businessStatus: `interrupted: ${message}; resumes on the next run`, leaseUntil: 0 }).catch(() => undefined);
-    return result('interrupted', { message });
   }
 }
 
 /**
- * Stores the rejected rows as a CSV Binary (not a DocumentReference: that would trigger an
- * import of it). A resumed run appends to the file of the runs before it.
+ * Imports one upload under its Task: claims it, downloads and checks the file, waits for parent
+ * tables, imports from its checkpoint until done or out of time (saving progress after every
+ * batch), and records the outcome, the report and the rejected rows in the Task. Whatever goes
+ * wrong after the claim ends in a Task state with the reason.
  */
-async function saveRejectedRows(
-  medplum: MedplumClient,
+export async function runUploadJob(
+  context: JobContext,
   task: Task,
-  fileName: string,
-  header: string[],
-  rows: RowResult[],
-  append: boolean
-): Promise<Attachment> {
-  let text = rejectedRowsCsv(header, rows);
-  const previous = append ? rejectedRowsAttachment(task) : undefined;
-  if (previous?.url) {
-    const earlier = await (await medplum.download(previous.url, { cache: 'no-cache' })).text();
-    text = earlier + rejectedRowsCsv(header, rows, false);
+  upload: Upload,
+  ledger: PendingLedger
+): Promise<UploadJobResult> {
+  const base = { task: `Task/${task.id}`, file: upload.fileName };
+  let claimed: ClaimedTask;
+  try {
+    claimed = await ClaimedTask.claim(context, task);
+  } catch (err) {
+    if (err instanceof LostClaimError) {
+      return { ...base, outcome: 'busy', message: 'another invocation claimed this upload first' };
+    }
+    if (err instanceof OutOfTimeError) {
+      return { ...base, outcome: 'paused', message: err.message };
+    }
+    throw err;
   }
-  const title = `rejected-rows-${fileName.replace(/\.csv$/i, '')}.csv`;
-  const binary = await medplum.createBinary({ data: text, contentType: 'text/csv', filename: title });
-  return { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
+
+  let table: TableDefinition | undefined;
+  try {
+    if (upload.refusal || !upload.binaryId) {
+      throw new DownloadError('not-from-this-server', upload.refusal ?? 'the upload has no file');
+    }
+    const doc = await downloadCsv(context.link, context.trusted, upload.binaryId, upload.fileName, {
+      retrier: context.retrier,
+    });
+    const shape = await inspectCsv(doc, context.tables, taskTable(claimed.current));
+    table = shape.table;
+    const parents = ledger.blockingParents(table, claimed.current);
+    if (parents.length) {
+      const message = `waiting for ${parents.join(', ')} to be imported first`;
+      await claimed.release({ status: 'requested', businessStatus: message, table: table.name });
+      return { ...base, table: table.name, outcome: 'waiting', message };
+    }
+    return await new FileJob(context, claimed, upload, doc, shape, ledger).run();
+  } catch (err) {
+    return recordFailure(context, claimed, base, table?.name, err);
+  }
+}
+
+async function recordFailure(
+  context: JobContext,
+  claimed: ClaimedTask,
+  base: { task: string; file: string },
+  table: string | undefined,
+  err: unknown
+): Promise<UploadJobResult> {
+  const message = normalizeErrorString(err);
+  const result = { ...base, table, message };
+  if (err instanceof LostClaimError) {
+    return { ...result, outcome: 'busy' };
+  }
+  if (err instanceof OutOfTimeError) {
+    await claimed.release({ businessStatus: `paused: ${message}; resumes on the next run`, table });
+    return { ...result, outcome: 'paused' };
+  }
+  if (err instanceof DependencyNotReadyError) {
+    await claimed.release({ status: 'requested', businessStatus: `waiting: ${err.problem}`, table });
+    return { ...result, outcome: 'waiting' };
+  }
+  if (err instanceof ImportFileError || err instanceof DownloadError) {
+    // The problem is the file (or where it is): nothing was written; a new upload is needed.
+    const reason = err instanceof DownloadError ? `${base.file}: ${message}` : message;
+    await claimed.release({ status: 'failed', businessStatus: 'not imported', statusReason: reason, error: reason, table });
+    return { ...result, message: reason, outcome: 'failed' };
+  }
+  // The server or network gave out beyond the retries: keep the checkpoint, try again later.
+  context.log(`${base.task}: interrupted: ${message}`);
+  await claimed.release({ businessStatus: `interrupted: ${message}; resumes on the next run`, table });
+  return { ...result, outcome: 'interrupted' };
+}
+
+/**
+ * The import passes over one downloaded, checked file, from the Task's checkpoint: the first pass
+ * reads every row; rows that failed only because a resource they reference was missing then get
+ * retry passes, while that resource may still come, and a last one after that.
+ */
+class FileJob {
+  /** The Task's checkpoint when the current importCsv call started; its progress builds on it. */
+  private passStart: JobCheckpoint;
+  /** The report when the current importCsv call started. */
+  private reportAtStart: ImportReport | undefined;
+  /** The latest report saved. */
+  private report: ImportReport | undefined;
+  /** Failed rows not yet saved as a rejected-rows part. */
+  private rejected: RowResult[] = [];
+
+  constructor(
+    private readonly context: JobContext,
+    private readonly claimed: ClaimedTask,
+    private readonly upload: Upload,
+    private readonly doc: CsvDocument,
+    private readonly shape: FileShape,
+    private readonly ledger: PendingLedger
+  ) {
+    this.passStart = checkpointOf(claimed.current);
+    this.reportAtStart = taskReport(claimed.current);
+    this.report = this.reportAtStart;
+  }
+
+  private result(outcome: UploadJobResult['outcome'], message?: string): UploadJobResult {
+    return {
+      task: this.claimed.reference,
+      file: this.upload.fileName,
+      table: this.shape.table.name,
+      outcome,
+      ...(message ? { message } : {}),
+      ...(this.report ? { report: this.report } : {}),
+    };
+  }
+
+  async run(): Promise<UploadJobResult> {
+    for (;;) {
+      const retryRows = this.passStart.retryRows;
+      const mayWait = await this.parentsMayStillCome();
+      const outcome = await importCsv(this.context.medplum, this.doc, {
+        settings: this.context.settings,
+        shape: this.shape,
+        tables: this.context.tables,
+        startAfterRow: retryRows ? 0 : this.passStart.resumeAfterRow,
+        skipRows: retryRows ? undefined : this.passStart.doneRows,
+        onlyRows: retryRows,
+        deferMissingParents: mayWait,
+        deadline: this.context.deadline,
+        keepFailedFields: true,
+        executor: this.context.executor,
+        log: (line) => this.context.log(`${this.upload.fileName}: ${line}`),
+        onRowResult: (r) => {
+          if (r.state === 'failed') {
+            this.rejected.push(r);
+          }
+        },
+        onCheckpoint: (c) => this.saveProgress(c, false),
+      });
+      if (outcome.stoppedAt) {
+        await this.saveProgress(outcome.stoppedAt, true);
+        const done = this.report?.rows ?? 0;
+        const message = `paused after row ${outcome.stoppedAt.resumeAfterRow} (${done} of ${this.shape.dataRows} rows done); resumes on the next run`;
+        await this.claimed.release({ businessStatus: message });
+        return this.result('paused', message);
+      }
+      this.report = this.merged(outcome.report);
+      const waiting = new Set([...this.passStart.deferredRows, ...outcome.deferred]);
+      if (waiting.size === 0) {
+        return this.complete();
+      }
+      // Some rows wait for their parents: the next pass retries them, later or (the wait over) now.
+      this.passStart = { resumeAfterRow: 0, doneRows: new Set(), retryRows: waiting, deferredRows: new Set(), deferredAt: this.context.clock.now() };
+      this.reportAtStart = this.report;
+      if (mayWait) {
+        const message = await this.waitingMessage(waiting.size);
+        const rejectedRowsPart = await this.rejectedPart();
+        await this.claimed.release({ status: 'requested', businessStatus: message, checkpoint: this.passStart, report: this.report, rejectedRowsPart });
+        return this.result('waiting', message);
+      }
+    }
+  }
+
+  private merged(runReport: ImportReport): ImportReport {
+    return this.reportAtStart ? mergeReports(this.reportAtStart, runReport) : runReport;
+  }
+
+  /** After every batch (and at a stop): where the pass stands, saved in the Task before going on. */
+  private async saveProgress(c: Checkpoint, stopped: boolean): Promise<void> {
+    const start = this.passStart;
+    const doneBeyond = new Set(c.doneBeyond);
+    const deferredRows = new Set([...start.deferredRows, ...c.deferred]);
+    const checkpoint: JobCheckpoint = start.retryRows
+      ? { ...start, retryRows: new Set([...start.retryRows].filter((row) => row > c.resumeAfterRow && !doneBeyond.has(row))), deferredRows }
+      : { ...start, resumeAfterRow: c.resumeAfterRow, doneRows: doneBeyond, deferredRows };
+    const report = this.merged(c.report);
+    const done = report.rows + deferredRows.size;
+    await this.claimed.save({
+      checkpoint,
+      report,
+      table: this.shape.table.name,
+      rejectedRowsPart: await this.rejectedPart(),
+      ...(stopped ? {} : { businessStatus: `importing: ${done} of ${this.shape.dataRows} rows`, leaseUntil: leaseUntil(this.context) }),
+    });
+    this.report = report;
+  }
+
+  private async complete(): Promise<UploadJobResult> {
+    const { resumeAfterRow: _resumed, ...report } = this.report ?? emptyReport(this.shape, this.doc.name);
+    const rejectedRows = await this.mergedRejectedRows();
+    await this.claimed.release({
+      status: 'completed',
+      businessStatus: `${report.rows} rows: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed, ${report.skipped} skipped`,
+      checkpoint: { resumeAfterRow: 0, doneRows: new Set(), deferredRows: new Set() },
+      report,
+      rejectedRows,
+    });
+    this.report = report;
+    return this.result('completed');
+  }
+
+  /**
+   * Whether rows that reference a missing resource should wait for it: while a parent table has
+   * an upload pending, or within PARENT_WAIT_MINUTES of this upload or of the last parent upload
+   * that finished.
+   */
+  private async parentsMayStillCome(): Promise<boolean> {
+    const parents = this.ledger.parentTables(this.shape.table);
+    if (parents.length === 0) {
+      return false;
+    }
+    if (this.ledger.blockingParents(this.shape.table, this.claimed.current).length) {
+      return true;
+    }
+    const since = Date.parse(this.claimed.current.authoredOn ?? '') || 0;
+    const lastParent = await this.ledger.lastFinished(this.context, parents, since - this.context.parentWaitMs);
+    return this.context.clock.now() < Math.max(since, lastParent ?? 0) + this.context.parentWaitMs;
+  }
+
+  private async waitingMessage(rows: number): Promise<string> {
+    const types = Object.keys(this.shape.table.references ?? {}).join(', ');
+    const since = Date.parse(this.claimed.current.authoredOn ?? '') || this.context.clock.now();
+    const until = new Date(since + this.context.parentWaitMs).toISOString().slice(0, 16).replace('T', ' ');
+    return `waiting: ${rows} rows reference ${types || 'resources'} not in Medplum yet; they are retried when uploads of ${this.ledger.parentTables(this.shape.table).join(', ')} finish, and at the latest after ${until} UTC`;
+  }
+
+  /** Saves the failed rows gathered since the last save as a part of the rejected-rows file. */
+  private async rejectedPart(): Promise<Attachment | undefined> {
+    if (this.rejected.length === 0) {
+      return undefined;
+    }
+    const rows = this.rejected;
+    this.rejected = [];
+    const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart).length;
+    return this.createRejectedFile(rejectedRowsCsv(this.shape.header, rows, false), `part-${parts + 1}`);
+  }
+
+  /** The rejected-rows file: the header, then every part in order. */
+  private async mergedRejectedRows(): Promise<Attachment | undefined> {
+    const last = await this.rejectedPart();
+    const parts = [...outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart), ...(last ? [last] : [])];
+    if (parts.length === 0) {
+      return undefined;
+    }
+    let text = rejectedRowsCsv(this.shape.header, []).replace(/\r\n$/, '') + '\r\n';
+    for (const part of parts) {
+      const binaryId = /^Binary\/([^/]+)$/.exec(part.url ?? '')?.[1];
+      if (binaryId) {
+        const bytes = await downloadBinary(this.context.link, this.context.trusted, binaryId, part.title ?? 'rejected rows', {
+          retrier: this.context.retrier,
+        });
+        text += new TextDecoder().decode(bytes);
+      }
+    }
+    return this.createRejectedFile(text);
+  }
+
+  /**
+   * A rejected-rows file as a Binary (not a DocumentReference: that would be imported as an
+   * upload).
+   */
+  private async createRejectedFile(text: string, part?: string): Promise<Attachment> {
+    const { medplum, retrier } = this.context;
+    const title = `rejected-rows-${this.upload.fileName.replace(/\.csv$/i, '')}${part ? `-${part}` : ''}.csv`;
+    const binary = await retrier.run(`saving ${title}`, () =>
+      medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 })
+    );
+    return { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
+  }
+}
+
+function emptyReport(shape: FileShape, file: string): ImportReport {
+  return {
+    file,
+    table: shape.table.name,
+    rows: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    failed: 0,
+    skipped: 0,
+    errors: [],
+    skips: [],
+    warnings: [...shape.warnings],
+  };
 }

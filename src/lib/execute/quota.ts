@@ -1,0 +1,138 @@
+import type { Clock } from './clock';
+import type { QuotaReading, ServerLink } from './server-link';
+
+/** Points a write costs before anything is measured: a conditional PUT inside a batch (facts file). */
+export const INITIAL_POINTS_PER_WRITE = 140;
+/** A search, whatever it returns. */
+export const POINTS_PER_SEARCH = 20;
+/** Kept back for the bookkeeping between two batches (a progress save is a write). */
+export const RESERVED_POINTS = 250;
+/** Margin after a window's announced reset before the next request. */
+const RESET_MARGIN_MS = 250;
+
+/** The invocation's time budget ends before the work (or the wait for it) could be done. */
+export class OutOfTimeError extends Error {
+  constructor(what: string) {
+    super(`time budget used up ${what}`);
+    this.name = 'OutOfTimeError';
+  }
+}
+
+/**
+ * Paces requests by what the server reports: the RateLimit header's points left and reset time,
+ * and the points a write really costs here, measured from the header before and after each batch.
+ *
+ * - A batch is sized to the points left (a run's first batch too: its claim of the job already
+ *   brought a reading), so the quota is not overshot into 429s.
+ * - When the points left allow no row, it waits once for the window's reset, and treats the old
+ *   reading as spent: after the reset it sizes by the largest window seen, not by the stale header.
+ * - A wait that would end after the deadline is not started: `admit` returns 0 and the caller
+ *   checkpoints.
+ */
+export class QuotaGovernor {
+  private pointsPerWrite = INITIAL_POINTS_PER_WRITE;
+  waits = 0;
+
+  constructor(
+    private readonly link: ServerLink,
+    private readonly clock: Clock,
+    private readonly log: (line: string) => void = () => undefined
+  ) {}
+
+  /** The measured cost of one write, in points. */
+  get costPerWrite(): number {
+    return this.pointsPerWrite;
+  }
+
+  /** The current reading when its window has not ended yet. */
+  private fresh(): QuotaReading | undefined {
+    const reading = this.link.quota();
+    return reading && this.clock.now() < reading.resetAt ? reading : undefined;
+  }
+
+  /** Points available now: the fresh reading, else a new window's worth, else unlimited. */
+  private available(): number {
+    const reading = this.fresh();
+    if (reading) {
+      return reading.remaining;
+    }
+    return this.link.quota() ? this.link.largestQuotaSeen : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * How many of the rows (given by the writes each makes) may go in the next request, plus
+   * `searches` searches it carries. Waits for the quota's reset when none may; returns 0 when that
+   * wait would pass the deadline.
+   */
+  async admit(writesPerRow: readonly number[], searches: number, deadline: number): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      const count = this.rowsAffordable(writesPerRow, searches, this.available());
+      if (count > 0) {
+        return count;
+      }
+      const reading = this.fresh();
+      if (!reading || attempt > 0) {
+        // A new window cannot fit even one row at the measured cost: send one and let the server say.
+        return Math.min(1, writesPerRow.length);
+      }
+      if ((await this.waitForReset(deadline)) === 'past-deadline') {
+        return 0;
+      }
+    }
+  }
+
+  private rowsAffordable(writesPerRow: readonly number[], searches: number, available: number): number {
+    if (!Number.isFinite(available)) {
+      return writesPerRow.length;
+    }
+    let points = RESERVED_POINTS + searches * POINTS_PER_SEARCH;
+    let count = 0;
+    for (const writes of writesPerRow) {
+      points += writes * this.pointsPerWrite;
+      if (points > available) {
+        break;
+      }
+      count++;
+    }
+    return count;
+  }
+
+  /**
+   * Waits until the current window resets. Does not wait when the server gave no current reading
+   * ('no-reading') or when the reset comes after the deadline ('past-deadline').
+   */
+  async waitForReset(deadline: number): Promise<'waited' | 'no-reading' | 'past-deadline'> {
+    const reading = this.fresh();
+    if (!reading) {
+      return 'no-reading';
+    }
+    const until = reading.resetAt + RESET_MARGIN_MS;
+    if (until > deadline) {
+      return 'past-deadline';
+    }
+    this.waits++;
+    const ms = Math.max(0, until - this.clock.now());
+    this.log(`pacing: ${reading.remaining} quota points left, waiting ${Math.round(ms / 1000)} s for the reset`);
+    await this.clock.sleep(ms);
+    return 'waited';
+  }
+
+  /**
+   * Learns the cost of a write from the readings around a request that made `writes` writes and
+   * `searches` searches. Readings from different windows, or disturbed by other clients (points
+   * rising), teach nothing.
+   */
+  learn(before: QuotaReading | undefined, after: QuotaReading | undefined, writes: number, searches: number): void {
+    if (!before || !after || after.at <= before.at || writes <= 0) {
+      return;
+    }
+    const sameWindow = Math.abs(after.resetAt - before.resetAt) < 2000;
+    const spent = before.remaining - after.remaining - searches * POINTS_PER_SEARCH;
+    if (!sameWindow || spent <= 0 || after.remaining <= 0) {
+      return;
+    }
+    const sample = Math.min(1000, Math.max(1, spent / writes));
+    // Lean towards the higher of the two: underestimating costs a 429 and a lost window.
+    this.pointsPerWrite = sample > this.pointsPerWrite ? sample : (this.pointsPerWrite + sample) / 2;
+  }
+}

@@ -1,0 +1,165 @@
+import type { BotEvent, MedplumClient } from '@medplum/core';
+import { ContentType, normalizeErrorString } from '@medplum/core';
+import type { Bot, DocumentReference, Reference } from '@medplum/fhirtypes';
+import type { CsvDocument } from '../csv/document';
+import { csvFromText } from '../csv/document';
+import type { ImportOutcome } from '../engine/import-csv';
+import { importCsv } from '../engine/import-csv';
+import type { Clock } from '../execute/clock';
+import { systemClock } from '../execute/clock';
+import type { ExecutorOptions } from '../execute/executor';
+import type { BotCall, CsvSource, DirectImport } from '../input/event';
+import { BotInputError } from '../input/event';
+import { downloadCsv } from '../input/download';
+import type { ImportReport } from '../report';
+import { resolveSettings } from '../settings';
+import type { TableDefinition } from '../tables/types';
+import { continuesImports, timeBudgetMs } from './budget';
+import type { JobContext } from './context';
+import { createJobContext } from './context';
+import type { SweepResult, UploadEventResult } from './scheduler';
+import { handleUploadEvent, runSweep } from './scheduler';
+import { uploadsOf } from './task-ledger';
+import type { UploadJobResult } from './upload-job';
+
+export type BotCallResult = ImportReport | UploadEventResult | SweepResult;
+
+export interface BotCallOptions {
+  tables?: readonly TableDefinition[];
+  clock?: Clock;
+  executor?: Partial<ExecutorOptions>;
+  log?: (line: string) => void;
+}
+
+/**
+ * Does what a bot invocation asked for (see classifyBotCall), within the invocation's time
+ * budget. When an upload's import stops at the budget with work left, the bot asks Medplum to run
+ * it again at once (`$execute` with Prefer: respond-async), so long imports do not wait for the
+ * next cron tick; the cron sweep remains the safety net.
+ */
+export async function runBotCall(
+  medplum: MedplumClient,
+  event: BotEvent,
+  call: BotCall,
+  options: BotCallOptions = {}
+): Promise<BotCallResult> {
+  const secrets = event.secrets ?? {};
+  const clock = options.clock ?? systemClock;
+  const start = clock.now();
+  const bot = (event.input as { resourceType?: string })?.resourceType === 'Bot' ? (event.input as Bot) : undefined;
+  const budgetMs = timeBudgetMs(secrets, bot ?? (secrets.TIME_BUDGET_SECONDS ? undefined : await readOwnBot(medplum, event)));
+  const log = options.log ?? (() => undefined);
+  const settings = call.kind === 'import' ? call.options.settings : jobSettings(secrets);
+  const context = createJobContext(medplum, { budgetMs, settings, secrets, tables: options.tables, clock, executor: options.executor, log });
+  context.deadline = start + budgetMs;
+
+  if (call.kind === 'import') {
+    return importDirect(context, call.source, call.options);
+  }
+  let result: UploadEventResult | SweepResult;
+  if (call.kind === 'sweep') {
+    result = await runSweep(context);
+  } else {
+    const document = call.kind === 'upload' ? call.document : await readDocument(context, call.reference);
+    result = await handleUploadEvent(context, document, call.table);
+  }
+  if (jobsOf(result).some((job) => job.outcome === 'paused') && continuesImports(secrets)) {
+    await continueSoon(medplum, event, log);
+  }
+  return result;
+}
+
+function jobSettings(secrets: BotEvent['secrets']): ReturnType<typeof resolveSettings> {
+  try {
+    return resolveSettings({}, secrets ?? {});
+  } catch (err) {
+    throw new BotInputError(`The project's settings are invalid: ${(err as Error).message}`);
+  }
+}
+
+function jobsOf(result: UploadEventResult | SweepResult): UploadJobResult[] {
+  if ('jobs' in result) {
+    return result.jobs;
+  }
+  return result.outcome === 'ignored' ? [] : [result];
+}
+
+/** $execute with the file or a Binary: imported now; the report is the answer. */
+async function importDirect(context: JobContext, source: CsvSource, options: DirectImport): Promise<ImportReport> {
+  const doc = await openSource(context, source);
+  const outcome: ImportOutcome = await importCsv(context.medplum, doc, {
+    table: options.table,
+    settings: options.settings,
+    dryRun: options.dryRun,
+    tables: context.tables,
+    deadline: context.deadline,
+    executor: context.executor,
+    log: (line) => context.log(`${doc.name}: ${line}`),
+  });
+  const report = outcome.report;
+  if (outcome.stoppedAt) {
+    report.warnings.push(
+      `the time budget ran out: rows after ${outcome.stoppedAt.resumeAfterRow} were not imported; upload the file instead (its import then resumes by itself) or use the command line`
+    );
+  }
+  return report;
+}
+
+async function openSource(context: JobContext, source: CsvSource): Promise<CsvDocument> {
+  const download = { retrier: context.retrier };
+  if (source.kind === 'text') {
+    return csvFromText(source.name, source.text);
+  }
+  if (source.kind === 'binary') {
+    return downloadCsv(context.link, context.trusted, source.binaryId, source.name, download);
+  }
+  const uploads = uploadsOf(await readDocument(context, source.reference), context.trusted);
+  if (uploads.length !== 1) {
+    throw new BotInputError(
+      uploads.length
+        ? `${source.reference} has ${uploads.length} CSV attachments (${uploads.map((u) => u.fileName).join(', ')}): dry-run them one at a time`
+        : `${source.reference} has no current CSV attachment with a URL`
+    );
+  }
+  const [upload] = uploads;
+  if (!upload.binaryId) {
+    throw new BotInputError(`${upload.fileName}: ${upload.refusal}`);
+  }
+  return downloadCsv(context.link, context.trusted, upload.binaryId, upload.fileName, download);
+}
+
+async function readDocument(context: JobContext, reference: string): Promise<DocumentReference> {
+  try {
+    return await context.retrier.run(`reading ${reference}`, () =>
+      context.medplum.readReference<DocumentReference>({ reference }, { cache: 'no-cache', maxRetries: 0 })
+    );
+  } catch (err) {
+    throw new BotInputError(`Could not read ${reference}: ${normalizeErrorString(err)}`);
+  }
+}
+
+/** The bot's own resource, for its timeout; a subscription event carries only a reference to it. */
+async function readOwnBot(medplum: MedplumClient, event: BotEvent): Promise<Bot | undefined> {
+  try {
+    return event.bot?.reference ? await medplum.readReference<Bot>(event.bot as Reference<Bot>, { maxRetries: 0 }) : undefined;
+  } catch {
+    return undefined; // no read access or no such bot: the default timeout applies
+  }
+}
+
+/** Asks Medplum to run this bot again right away, in the background, to go on with paused imports. */
+async function continueSoon(medplum: MedplumClient, event: BotEvent, log: (line: string) => void): Promise<void> {
+  const id = /^Bot\/([A-Za-z0-9\-.]{1,64})$/.exec(event.bot?.reference ?? '')?.[1];
+  if (!id) {
+    return;
+  }
+  try {
+    await medplum.executeBot(id, { sweep: true }, ContentType.JSON, {
+      headers: { Prefer: 'respond-async' },
+      maxRetries: 0,
+    });
+    log('work left: asked Medplum to run the import again now');
+  } catch (err) {
+    log(`could not start the next run (${normalizeErrorString(err)}); the cron sweep will go on`);
+  }
+}

@@ -1,0 +1,87 @@
+import type { MedplumClient } from '@medplum/core';
+import { generateId } from '@medplum/core';
+import type { ProjectSetting } from '@medplum/fhirtypes';
+import type { Clock } from '../execute/clock';
+import { systemClock } from '../execute/clock';
+import type { ExecutorOptions } from '../execute/executor';
+import { QuotaGovernor } from '../execute/quota';
+import type { RetryStats } from '../execute/retry';
+import { DEFAULT_RETRY_POLICY, Retrier } from '../execute/retry';
+import type { ServerLink } from '../execute/server-link';
+import { linkTo } from '../execute/server-link';
+import type { TrustedLocations } from '../input/download';
+import { trustedLocations } from '../input/download';
+import type { ImportSettings } from '../settings';
+import { defaultTables } from '../tables';
+import type { TableDefinition } from '../tables/types';
+import { LEASE_MARGIN_MS, parentWaitMs } from './budget';
+
+/** What one bot invocation's jobs share: the server link, the clock, the deadline, the settings. */
+export interface JobContext {
+  medplum: MedplumClient;
+  link: ServerLink;
+  clock: Clock;
+  /** No request or wait may start after this (ms since epoch, on `clock`). */
+  deadline: number;
+  /** Retries (by HTTP status, bounded by the deadline) for the jobs' own requests. */
+  retrier: Retrier;
+  settings: ImportSettings;
+  tables: readonly TableDefinition[];
+  trusted: TrustedLocations;
+  /** How long rows may wait for a parent resource (PARENT_WAIT_MINUTES). */
+  parentWaitMs: number;
+  /** Identifies this invocation's claims, so that its own writes are recognised after a lost answer. */
+  runId: string;
+  /** Executor options the imports use (tests: random, retry policy). */
+  executor?: Partial<ExecutorOptions>;
+  log: (line: string) => void;
+  stats: RetryStats;
+}
+
+export interface JobContextOptions {
+  budgetMs: number;
+  settings: ImportSettings;
+  secrets?: Record<string, ProjectSetting>;
+  tables?: readonly TableDefinition[];
+  clock?: Clock;
+  executor?: Partial<ExecutorOptions>;
+  log?: (line: string) => void;
+}
+
+export function createJobContext(medplum: MedplumClient, options: JobContextOptions): JobContext {
+  const clock = options.executor?.clock ?? options.clock ?? systemClock;
+  const log = options.log ?? (() => undefined);
+  const link = linkTo(medplum, clock);
+  const deadline = clock.now() + options.budgetMs;
+  const stats: RetryStats = { requests: 0, retries: 0, rateLimitWaits: 0 };
+  const retrier = new Retrier({
+    policy: options.executor?.retry ?? DEFAULT_RETRY_POLICY,
+    clock,
+    deadline,
+    quota: new QuotaGovernor(link, clock, log),
+    random: options.executor?.random ?? Math.random,
+    log,
+    stats,
+  });
+  return {
+    medplum,
+    link,
+    clock,
+    deadline,
+    retrier,
+    settings: options.settings,
+    tables: options.tables ?? defaultTables,
+    trusted: trustedLocations(link, options.secrets),
+    parentWaitMs: parentWaitMs(options.secrets ?? {}),
+    runId: generateId(),
+    executor: { ...options.executor, clock, deadline },
+    log,
+    stats,
+  };
+}
+
+/** When a claim taken now must end: after this run is certainly over. */
+export function leaseUntil(context: JobContext): number {
+  return context.deadline + LEASE_MARGIN_MS;
+}
+
