@@ -1,5 +1,6 @@
 import Papa from 'papaparse';
 import { ImportFileError } from '../errors';
+import { binaryProblem, nonCsvProblem, notUtf8Problem, SNIFF_BYTES } from './sniff';
 
 /** One CSV record with its spreadsheet row number (header = 1, first data record = 2). */
 export interface CsvRecord {
@@ -44,33 +45,28 @@ export function detectDelimiter(headerLine: string): string {
   return best;
 }
 
-/** Rejects text that is not CSV at all: binary data, or bytes that were not UTF-8. */
+/**
+ * Rejects text that is not CSV at all: another format (workbook, PDF, image, HTML page, UTF-16
+ * text), binary data, or bytes that were not UTF-8. The text was decoded before it got here, so
+ * formats are told from what lossy decoding keeps of their first bytes (see csv/sniff.ts).
+ */
 export function checkText(name: string, text: string): void {
-  const nul = text.indexOf('\u0000');
-  if (nul >= 0 && looksLikeUtf16(text)) {
-    throw new ImportFileError(name, 'the file is UTF-16 text, not UTF-8; re-export it as UTF-8');
+  const format = nonCsvProblem(utf8.encode(text.slice(0, SNIFF_BYTES)), { lossy: true });
+  if (format) {
+    throw new ImportFileError(name, format);
   }
+  const nul = text.indexOf('\u0000');
   if (nul >= 0) {
-    throw new ImportFileError(name, `the file is binary, not CSV text (NUL byte on line ${lineOf(text, nul)})`);
+    throw new ImportFileError(name, binaryProblem(lineOf(text, nul)));
   }
   const replacement = text.indexOf('\uFFFD');
   if (replacement >= 0) {
-    throw new ImportFileError(
-      name,
-      `the file is not valid UTF-8 (undecodable bytes on line ${lineOf(text, replacement)}); re-export it as UTF-8`
-    );
+    // The original bytes are gone (U+FFFD replaced them), so no guess at their encoding.
+    throw new ImportFileError(name, notUtf8Problem(lineOf(text, replacement)));
   }
 }
 
-/**
- * UTF-16 bytes read as UTF-8: its byte-order mark (FF FE / FE FF) became two replacement
- * characters, and every ASCII character has a NUL beside it.
- */
-function looksLikeUtf16(text: string): boolean {
-  const start = text.startsWith('\uFFFD\uFFFD') ? 2 : 0;
-  const sample = text.slice(start, start + 64);
-  return sample.length >= 4 && (/^(?:[^\0]\0)+[^\0]?$/.test(sample) || /^(?:\0[^\0])+\0?$/.test(sample));
-}
+const utf8 = new TextEncoder();
 
 function lineOf(text: string, index: number): number {
   let line = 1;
@@ -115,6 +111,11 @@ export class RecordNumberer {
 export function csvFromText(name: string, rawText: string, options: { delimiter?: string } = {}): CsvDocument {
   const text = stripBom(rawText);
   checkText(name, text);
+  return checkedTextDocument(name, text, options);
+}
+
+/** A CSV document over text already known to be text (checked, byte-order mark dropped). */
+export function checkedTextDocument(name: string, text: string, options: { delimiter?: string } = {}): CsvDocument {
   const firstLineEnd = text.search(/\r?\n/);
   const delimiter = options.delimiter ?? detectDelimiter(firstLineEnd >= 0 ? text.slice(0, firstLineEnd) : text);
   let parsed: CsvRecord[] | undefined;

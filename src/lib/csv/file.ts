@@ -6,6 +6,7 @@ import Papa from 'papaparse';
 import { ImportFileError } from '../errors';
 import type { CsvDocument, CsvRecord } from './document';
 import { detectDelimiter, RecordNumberer } from './document';
+import { binaryProblem, firstInvalidUtf8, lineAt, nonCsvProblem, notUtf8Problem, SNIFF_BYTES } from './sniff';
 
 /** Bytes read from disk at a time. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -19,7 +20,14 @@ const HIGH_WATER_RECORDS = 2000;
  */
 export async function csvFromFile(path: string, options: { delimiter?: string } = {}): Promise<CsvDocument> {
   const name = basename(path);
-  const delimiter = options.delimiter ?? detectDelimiter(await readFirstLine(path));
+  const head = await readHead(path);
+  // The same verdict as decodeCsvBytes gives for these bytes: workbooks, archives, PDFs, images,
+  // HTML pages and UTF-16 text are named before any parsing.
+  const format = nonCsvProblem(head);
+  if (format) {
+    throw new ImportFileError(name, format);
+  }
+  const delimiter = options.delimiter ?? detectDelimiter(firstLine(head));
   return {
     name,
     delimiter,
@@ -27,46 +35,43 @@ export async function csvFromFile(path: string, options: { delimiter?: string } 
   };
 }
 
-async function readFirstLine(path: string): Promise<string> {
+async function readHead(path: string): Promise<Uint8Array> {
   const handle = await open(path, 'r');
   try {
-    const buffer = new Uint8Array(64 * 1024);
+    const buffer = new Uint8Array(SNIFF_BYTES);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    const head = new TextDecoder('utf-8').decode(buffer.subarray(0, bytesRead));
-    const end = head.search(/\r?\n/);
-    return (end >= 0 ? head.slice(0, end) : head).replace(/^\uFEFF/, '');
+    return buffer.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }
 }
 
+function firstLine(head: Uint8Array): string {
+  const text = new TextDecoder('utf-8').decode(head);
+  const end = text.search(/\r?\n/);
+  return (end >= 0 ? text.slice(0, end) : text).replace(/^\uFEFF/, '');
+}
+
 /**
  * Decodes bytes as strict UTF-8 (a Latin-1 export fails clearly), dropping a byte-order mark.
- * Problems are reported as csvFromText reports them: UTF-16, binary (NUL byte on line N), or
- * not UTF-8 (undecodable bytes on line N).
+ * Problems are reported as decodeCsvBytes reports them: binary (NUL byte on line N), or not UTF-8
+ * (undecodable bytes on line N, and whether they look like Windows-1252/Latin-1).
  */
 function utf8Decoder(name: string): Transform {
   const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-  let offset = 0;
   /** The line the next chunk starts on. */
   let line = 1;
-  const notUtf8 = (atLine: number): ImportFileError =>
-    new ImportFileError(name, `the file is not valid UTF-8 (undecodable bytes on line ${atLine}); re-export it as UTF-8`);
   const decode = (chunk: Uint8Array): string => {
-    // FF FE or FE FF at the start: a UTF-16 byte-order mark (Excel's "Unicode Text" export).
-    if (offset === 0 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
-      throw new ImportFileError(name, 'the file is UTF-16 text, not UTF-8; re-export it as UTF-8');
-    }
     const nul = chunk.indexOf(0);
     if (nul >= 0) {
-      throw new ImportFileError(name, `the file is binary, not CSV text (NUL byte on line ${line + newlines(chunk, nul)})`);
+      throw new ImportFileError(name, binaryProblem(line - 1 + lineAt(chunk, nul)));
     }
     try {
       return decoder.decode(chunk, { stream: true });
     } catch {
-      const lossy = new TextDecoder('utf-8').decode(chunk);
-      const bad = lossy.indexOf('\uFFFD');
-      throw notUtf8(line + (bad >= 0 ? lossy.slice(0, bad).split('\n').length - 1 : 0));
+      // -1: the bad sequence began at the end of the previous chunk.
+      const bad = Math.max(0, firstInvalidUtf8(chunk));
+      throw new ImportFileError(name, notUtf8Problem(line - 1 + lineAt(chunk, bad), chunk, bad));
     }
   };
   return new Transform({
@@ -74,8 +79,7 @@ function utf8Decoder(name: string): Transform {
     transform(chunk: Uint8Array, _encoding, callback) {
       try {
         const text = decode(chunk);
-        offset += chunk.length;
-        line += newlines(chunk, chunk.length);
+        line += lineAt(chunk, chunk.length) - 1;
         callback(null, text);
       } catch (err) {
         callback(err as Error);
@@ -86,19 +90,10 @@ function utf8Decoder(name: string): Transform {
         callback(null, decoder.decode());
       } catch {
         // The file ends inside a multi-byte character.
-        callback(notUtf8(line));
+        callback(new ImportFileError(name, notUtf8Problem(line)));
       }
     },
   });
-}
-
-/** Line feeds in the first `end` bytes. */
-function newlines(bytes: Uint8Array, end: number): number {
-  let count = 0;
-  for (let i = bytes.indexOf(0x0a); i >= 0 && i < end; i = bytes.indexOf(0x0a, i + 1)) {
-    count++;
-  }
-  return count;
 }
 
 async function* streamRecords(path: string, name: string, delimiter: string): AsyncGenerator<CsvRecord> {
