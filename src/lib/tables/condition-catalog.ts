@@ -155,11 +155,13 @@ export const conditionCatalogTable: AggregateTable<CatalogEntry> = {
           resource: codeSystem,
           match: { system: identity.identifierSystem, value: 'condition-catalog' },
           label: 'catalog CodeSystem',
+          listPath: '/concept',
         },
         {
           resource: conceptMap,
           match: { system: identity.identifierSystem, value: 'condition-catalog-to-icd10' },
           label: 'catalog ConceptMap',
+          listPath: '/group/0/element',
         },
       ],
       rowStates,

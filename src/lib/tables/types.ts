@@ -21,6 +21,11 @@ export interface ResourceWrite {
   fullUrl?: string;
   /** What this resource is, in messages: "encounter", "note". */
   label: string;
+  /**
+   * JSON pointer of a list that may make the resource too large for one request (`/concept`): an
+   * aggregate table's write that does not fit is then written in parts split along it.
+   */
+  listPath?: string;
 }
 
 /**
