@@ -40,6 +40,12 @@ interface BaseCase {
    */
   generate?: () => string | Uint8Array;
   setup?: Setup;
+  /**
+   * The bot path's expectation is given but the current bot cannot meet it yet: it decodes
+   * downloads itself instead of calling decodeCsvBytes. Skipped until the bot does; enable by
+   * deleting the flag.
+   */
+  botPending?: true;
 }
 
 /** (a) A problem with the file as a whole: thrown before anything is written. */
@@ -48,6 +54,11 @@ interface FileErrorCase extends BaseCase {
   error: RegExp;
   /** The whole BotRunError message when the bot's own download check stops the file first. */
   botError?: RegExp;
+  /**
+   * The problem on the text path when it differs: text decoded before it reached the engine has
+   * lost the bytes that tell Windows-1252 from other non-UTF-8 text.
+   */
+  textError?: RegExp;
 }
 
 /** (b) A report: exact counts and errors, and the good rows in Medplum. */
@@ -77,7 +88,14 @@ const FIELDS = (n: number): RegExp =>
 const GENDER = 'gender is not a known code: one of M, F, O, U';
 const NOT_YMD = 'birth_date must be a date in YYYY-MM-DD form';
 const NOT_REAL = 'birth_date is not a real calendar date';
-const ID_CHARS = "patient_id must not contain spaces, ',', '|', '$' or '\\' (it becomes a FHIR identifier)";
+const ID_CHARS = (kinds: string): string => `patient_id must not contain ${kinds} (it becomes a FHIR identifier)`;
+const INVISIBLE = 'invisible or formatting characters (zero-width, bidi, soft hyphen, byte-order mark, line separators)';
+const NOT_CSV = (what: string, hint = ''): RegExp => new RegExp(`^the file is ${escape(what)}, not CSV text${escape(hint)}$`);
+const SAVE_AS_CSV = ': open it in Excel and save it as "CSV UTF-8 (Comma delimited)"';
+const WINDOWS_1252 = (line: number): RegExp =>
+  new RegExp(`^the file is not valid UTF-8 \\(undecodable bytes on line ${line}\\); it looks like Windows-1252/Latin-1 text: re-export it as CSV UTF-8$`);
+const NOT_UTF8 = (line: number): RegExp =>
+  new RegExp(`^the file is not valid UTF-8 \\(undecodable bytes on line ${line}\\); re-export it as UTF-8$`);
 
 const cases: Case[] = [
   // ---------------------------------------------------------------- quoting
@@ -193,7 +211,23 @@ const cases: Case[] = [
     error:
       /^row 1 is a "sep=" line \(an Excel delimiter hint\), not the header: delete that line and import again \(the delimiter is detected from the header\)$/,
   },
-  { file: 'trailing-delimiter.csv', error: /^header column 6 has no name$/ },
+  {
+    // Every row ends with the delimiter: an empty column with no name and no values, ignored.
+    file: 'trailing-delimiter.csv',
+    table: 'patients',
+    counts: { rows: 2, created: 2 },
+    warnings: ['header column 6 has no name and no values (trailing delimiters, as spreadsheets write them): ignored'],
+    landed: { Patient: ['P001', 'P002'] },
+  },
+  {
+    // Excel "CSV UTF-8" with two formatted but empty columns at the right: BOM, CRLF, ",," on every row.
+    file: 'excel-trailing-empty-columns.csv',
+    table: 'patients',
+    counts: { rows: 2, created: 2 },
+    warnings: ['header columns 6-7 have no name and no values (trailing delimiters, as spreadsheets write them): ignored'],
+    landed: { Patient: ['P001', 'P002'] },
+    check: (medplum) => expect(patient(medplum, 'P002')).toMatchObject({ birthDate: '1985-03-22', gender: 'female' }),
+  },
 
   // ---------------------------------------------------------------- encodings and line ends
   {
@@ -233,12 +267,14 @@ const cases: Case[] = [
   },
   {
     file: 'latin1.csv',
-    error: /^the file is not valid UTF-8 \(undecodable bytes on line 2\); re-export it as UTF-8$/,
+    error: WINDOWS_1252(2),
+    textError: NOT_UTF8(2),
     botError: NOT_UTF8_BOT('latin1.csv'),
   },
   {
     file: 'windows-1252-smart-quotes.csv',
-    error: /^the file is not valid UTF-8 \(undecodable bytes on line 2\); re-export it as UTF-8$/,
+    error: WINDOWS_1252(2),
+    textError: NOT_UTF8(2),
     botError: NOT_UTF8_BOT('windows-1252-smart-quotes.csv'),
   },
   {
@@ -255,8 +291,33 @@ const cases: Case[] = [
   {
     // A 1x1 PNG renamed to .csv.
     file: 'binary-png.csv',
-    error: /^the file is binary, not CSV text \(NUL byte on line 3\)$/,
+    error: NOT_CSV('a PNG image'),
     botError: NOT_UTF8_BOT('binary-png.csv'),
+  },
+  {
+    // An Excel workbook uploaded instead of its CSV export.
+    file: 'excel-workbook.xlsx',
+    error: NOT_CSV('an Excel workbook (.xlsx)', SAVE_AS_CSV),
+    botPending: true,
+  },
+  {
+    // A legacy Excel 97-2003 workbook: the compound-file header (built here), then empty sectors.
+    file: 'excel-97-workbook.xls',
+    generate: () => legacyExcelBytes(),
+    error: NOT_CSV('a legacy Excel 97-2003 workbook (.xls)', SAVE_AS_CSV),
+  },
+  {
+    file: 'patients-report.pdf',
+    error: NOT_CSV('a PDF document', ': export the data as CSV instead'),
+    botPending: true,
+  },
+  {
+    // A gateway's error page saved in place of the export.
+    file: 'html-error-page.csv',
+    error: NOT_CSV(
+      'an HTML page (perhaps an error or login page saved instead of the export)',
+      ': download the export again'
+    ),
   },
   {
     file: 'random-bytes.csv',
@@ -322,6 +383,31 @@ const cases: Case[] = [
     file: 'wrong-table.csv',
     error:
       /^the header matches no known table \(patients: patient_id, first_name, last_name, birth_date, gender; conditions: .*; encounters: encounter_id, patient_id, date, type\)$/,
+  },
+  {
+    // A denormalised export: every column of patient_conditions and of the conditions catalog.
+    file: 'header-matches-two-tables.csv',
+    error:
+      /^the header has every required column of more than one table \(conditions, patient_conditions\): name the table to import it as \(--table on the command line, "table" in the bot input\)$/,
+  },
+  {
+    // The header row was left out: row 1 is a patient, whose repeated name must not be echoed as a column.
+    file: 'headerless-repeated-cells.csv',
+    error: /^row 1 looks like data, not a header row: add the header row$/,
+  },
+  {
+    // A rejected-rows file, fixed and uploaded again: the apostrophes it put before = + - @ and tab
+    // are removed (header cells too), others ('t Hooft) stay; source_row and import_error are ignored.
+    file: 'rejected-rows-fixed.csv',
+    table: 'patients',
+    counts: { rows: 3, created: 3 },
+    warnings: ['column(s) not used by table patients, ignored: column 6, source_row, import_error'],
+    landed: { Patient: ['=1+2', '@P3', 'P002'] },
+    check: (medplum) => {
+      expect(patientName(medplum, '=1+2')).toEqual({ given: ['+Ann'], family: '-Lee' });
+      expect(patientName(medplum, 'P002')).toEqual({ given: ['Jane'], family: "'t Hooft" });
+      expect(patientName(medplum, '@P3')).toEqual({ given: ['Tabbed'], family: 'Doe' });
+    },
   },
   {
     file: 'missing-required-column.csv',
@@ -413,15 +499,40 @@ const cases: Case[] = [
   {
     file: 'missing-ids.csv',
     table: 'patients',
-    counts: { rows: 7, created: 2, failed: 5 },
+    counts: { rows: 7, created: 3, failed: 4 },
     errors: [
       [3, 'patient_id', undefined, 'patient_id is required'],
       [4, 'patient_id', undefined, 'patient_id is required'],
-      [5, 'patient_id', 'P 004', ID_CHARS],
-      [6, 'patient_id', 'P,005', ID_CHARS],
-      [7, 'patient_id', 'P|006', ID_CHARS],
+      [5, 'patient_id', 'P 004', ID_CHARS('spaces or other whitespace')],
+      [7, 'patient_id', 'P|006', ID_CHARS("'|'")],
     ],
-    landed: { Patient: ['P001', 'P007'] },
+    // ',' is escaped in searches, so P,005 is an ordinary id now.
+    landed: { Patient: ['P,005', 'P001', 'P007'] },
+  },
+  {
+    // Ids with URL- and search-significant characters are escaped and land on their own Patients;
+    // the guide's P001 and P002 are never touched. '|', zero-width, bidi and control characters
+    // fail their rows, and the report shows them as <U+XXXX>.
+    file: 'ids-special-characters.csv',
+    setup: 'parents',
+    table: 'patients',
+    counts: { rows: 9, created: 5, failed: 4 },
+    errors: [
+      [6, 'patient_id', 'P001|x', ID_CHARS("'|'")],
+      [7, 'patient_id', 'P001<U+200B>', ID_CHARS(INVISIBLE)],
+      [8, 'patient_id', '<U+200F>P002', ID_CHARS(INVISIBLE)],
+      [9, 'patient_id', 'P001<U+0007>', ID_CHARS('control characters')],
+    ],
+    landed: { Patient: ['P001', 'P002', 'P001?x=1', 'P002&_id=x', 'P001#frag', 'P001,P002', 'P003'] },
+    check: async (medplum) => {
+      expect(patientName(medplum, 'P001')).toEqual({ given: ['John'], family: 'Doe' });
+      expect(patientName(medplum, 'P002')).toEqual({ given: ['Jane'], family: 'Smith' });
+      for (const id of ['P001', 'P002']) {
+        const history = await medplum.readHistory('Patient', patient(medplum, id).id as string);
+        expect(history.entry, `${id} versions`).toHaveLength(1);
+      }
+      expect(patientName(medplum, 'P001,P002')).toEqual({ given: ['Comma'], family: 'Id' });
+    },
   },
   {
     // The first occurrence wins, even when the repeat carries different data.
@@ -606,11 +717,24 @@ const cases: Case[] = [
       const text = new TextEncoder().encode(`${PATIENTS}\n${rows.join('\n')}\nP999999,Jos`);
       return Buffer.concat([text, Buffer.from([0xe9]), Buffer.from(',Doe,1980-07-15,M\n')]);
     },
-    error: /^the file is not valid UTF-8 \(undecodable bytes on line 90002\); re-export it as UTF-8$/,
+    error: WINDOWS_1252(90002),
+    // Text (and the bot, which is given generated files as JSON text) has lost the bytes that tell the encoding.
+    textError: NOT_UTF8(90002),
+    botError: new RegExp(`^ImportFileError: latin1-after-2mb\\.csv: ${NOT_UTF8(90002).source.slice(1)}`),
   },
 ];
 
 // ------------------------------------------------------------------ helpers
+
+/** The first sectors of an OLE compound file, as a legacy .xls starts: its header, then empty sectors. */
+function legacyExcelBytes(): Uint8Array {
+  const bytes = new Uint8Array(1536);
+  bytes.set([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+  // Minor version 0x3E, major version 3, byte order FFFE, 512-byte sectors, 64-byte mini sectors.
+  bytes.set([0x3e, 0x00, 0x03, 0x00, 0xfe, 0xff, 0x09, 0x00, 0x06, 0x00], 24);
+  bytes.fill(0xff, 76, 512);
+  return bytes;
+}
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -740,7 +864,10 @@ describe('the corpus', () => {
 });
 
 describe.each(cases)('$file', (c) => {
-  it.each(PATHS)('via %s', async (path) => {
+  if (c.botPending) {
+    it.skip('via bot (pending: the bot does not decode uploads with decodeCsvBytes yet)', () => undefined);
+  }
+  it.each(PATHS.filter((path) => !(path === 'bot' && c.botPending)))('via %s', async (path) => {
     const medplum = await prepareMedplum(c.setup);
     const run = await prepareImport(path, c, medplum);
     const before = identifiersByType(medplum);
@@ -761,7 +888,7 @@ describe.each(cases)('$file', (c) => {
       } else {
         expect(error).toBeInstanceOf(ImportFileError);
         expect(message.startsWith(`${c.file}: `), message).toBe(true);
-        expect((error as ImportFileError).problem).toMatch(c.error);
+        expect((error as ImportFileError).problem).toMatch((path === 'text' && c.textError) || c.error);
       }
       expectHelpful(message);
       // Nothing written: no resource version at all, and the same resources as before.
