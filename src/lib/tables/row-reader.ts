@@ -85,13 +85,16 @@ export class RowReader {
 
   /**
    * A source id: required, at most 256 characters, and safe as a FHIR identifier value (see
-   * identifier-chars.ts: no '|', whitespace, control, invisible or unassigned characters).
+   * identifier-chars.ts: no '|', whitespace, control, invisible or unassigned characters). A
+   * refused id reads as '' (as a missing one does): the row fails, and mapping it must not build
+   * searches or references from the value (a lone surrogate cannot even be percent-encoded).
    */
   sourceIdValue(column: string): string {
     const value = this.text(column, { maxLength: 256 });
     const refused = value ? refusedCharacters(value) : undefined;
     if (refused) {
       this.problem(column, `${column} must not contain ${refused} (it becomes a FHIR identifier)`);
+      return '';
     }
     return value;
   }
