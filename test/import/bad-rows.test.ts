@@ -92,6 +92,24 @@ describe('row problems fail their rows while the good rows land', () => {
     });
     expect(again).toMatchObject({ created: 1, unchanged: 1, failed: 0 });
   });
+
+  it('encounters: every class of the type table is a v3 ActEncounterCode with its display', async () => {
+    const medplum = await withGuideParents();
+    const csv = ['encounter_id,patient_id,date,type', 'E1,P001,2023-05-01,rehab', 'E2,P001,2023-05-02,Field'].join('\n');
+    const settings = resolveSettings({ encounterClassMap: { rehab: 'nonac' } });
+    const { report } = await importCsv(medplum, csvFromText('encounters.csv', csv), { settings });
+    expect(report).toMatchObject({ created: 2, failed: 0 });
+    const classes = medplum
+      .allResources<Encounter>('Encounter')
+      .map((e) => [e.identifier?.[0]?.value, e.class])
+      .sort();
+    const system = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+    expect(classes).toEqual([
+      ['E1', { system, code: 'NONAC', display: 'inpatient non-acute' }],
+      ['E2', { system, code: 'FLD', display: 'field' }],
+    ]);
+    expect(() => resolveSettings({ encounterClassMap: { rehab: 'REHAB' } })).toThrow(/must be an HL7 v3 ActCode encounter code/);
+  });
 });
 
 describe('an encounter and its note land together', () => {
