@@ -132,4 +132,18 @@ describe('Bot $execute without respond-async', () => {
     const response = await rawFetch(medplum, 'POST', `fhir/R4/Bot/${bot.id}/$execute`, {});
     expect(response.headers.get('ratelimit')).not.toBeNull();
   });
+
+  test('GET passes the query as input; an unknown identifier is 400 as on the server', async () => {
+    const { medplum, bot } = await setup();
+    medplum.onBotExecute(async (invocation) => invocation.input);
+    const url = medplum.fhirUrl('Bot', bot.id, '$execute');
+    url.searchParams.append('file', 'a.csv');
+    url.searchParams.append('tag', 'x');
+    url.searchParams.append('tag', 'y');
+    expect(await medplum.get(url)).toEqual({ file: 'a.csv', tag: ['x', 'y'] });
+
+    const err = await rejection(medplum.executeBot({ system: 'https://example.org/bots', value: 'nope' }, {}, ContentType.JSON));
+    expect(outcomeStatus(err)).toBe(400);
+    expect(err.message).toBe('Must specify bot ID or identifier.');
+  });
 });
