@@ -27,7 +27,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
 }
 
 function summary(kind: string, result: BotCallResult): string {
-  if ('table' in result) {
+  if ('rows' in result) {
     const r = result as ImportReport;
     return `${r.file}: table ${r.table}, ${r.rows} rows: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.failed} failed, ${r.skipped} skipped`;
   }

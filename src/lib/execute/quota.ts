@@ -5,10 +5,20 @@ import type { QuotaReading, ServerLink } from './server-link';
 export const INITIAL_POINTS_PER_WRITE = 140;
 /** A search, whatever it returns. */
 export const POINTS_PER_SEARCH = 20;
-/** Kept back for the bookkeeping between two batches (a progress save is a write). */
-export const RESERVED_POINTS = 250;
+/**
+ * Kept back from the rows: the bookkeeping of a run costs points too (a progress save and the
+ * final one are writes, asking Medplum to continue creates an AsyncJob), and a run that spent
+ * them could not record where it stopped.
+ */
+export const RESERVED_POINTS = 600;
+/** Rows sent before anything is known of the quota: the answer tells the rest. */
+export const FIRST_REQUEST_ROWS = 50;
+/** Fewer points than this left: a job is not started (its claim and saves would eat the rest). */
+export const POINTS_TO_START_WORK = RESERVED_POINTS + 1000;
 /** Margin after a window's announced reset before the next request. */
 const RESET_MARGIN_MS = 250;
+/** Kept before the deadline when waiting it out: the run still saves its Task. */
+const DEADLINE_SLACK_MS = 500;
 
 /** The invocation's time budget ends before the work (or the wait for it) could be done. */
 export class OutOfTimeError extends Error {
@@ -59,6 +69,11 @@ export class QuotaGovernor {
     return this.link.quota() ? this.link.largestQuotaSeen : Number.POSITIVE_INFINITY;
   }
 
+  /** The server never answered through this link yet: its quota is unknown. */
+  private get blind(): boolean {
+    return !this.link.answered;
+  }
+
   /**
    * How many of the rows (given by the writes each makes) may go in the next request, plus
    * `searches` searches it carries. Waits for the quota's reset when none may; returns 0 when that
@@ -83,7 +98,7 @@ export class QuotaGovernor {
 
   private rowsAffordable(writesPerRow: readonly number[], searches: number, available: number): number {
     if (!Number.isFinite(available)) {
-      return writesPerRow.length;
+      return this.blind ? Math.min(FIRST_REQUEST_ROWS, writesPerRow.length) : writesPerRow.length;
     }
     let points = RESERVED_POINTS + searches * POINTS_PER_SEARCH;
     let count = 0;
@@ -99,7 +114,9 @@ export class QuotaGovernor {
 
   /**
    * Waits until the current window resets. Does not wait when the server gave no current reading
-   * ('no-reading') or when the reset comes after the deadline ('past-deadline').
+   * ('no-reading'). When the reset comes after the deadline ('past-deadline') it waits out the
+   * time left instead: with the quota spent there is nothing else to do, and the next run (which
+   * this one starts when it stops) then begins that much closer to the reset.
    */
   async waitForReset(deadline: number): Promise<'waited' | 'no-reading' | 'past-deadline'> {
     const reading = this.fresh();
@@ -108,6 +125,13 @@ export class QuotaGovernor {
     }
     const until = reading.resetAt + RESET_MARGIN_MS;
     if (until > deadline) {
+      // Nothing else can be done with the quota spent: use the time left, so that the run that
+      // continues this one (started when this one ends) is closer to the reset.
+      const rest = deadline - this.clock.now() - DEADLINE_SLACK_MS;
+      if (Number.isFinite(rest) && rest > 0) {
+        this.log(`pacing: the quota resets after this run's time budget; waiting out the ${Math.round(rest / 1000)} s left`);
+        await this.clock.sleep(rest);
+      }
       return 'past-deadline';
     }
     this.waits++;
@@ -115,6 +139,21 @@ export class QuotaGovernor {
     this.log(`pacing: ${reading.remaining} quota points left, waiting ${Math.round(ms / 1000)} s for the reset`);
     await this.clock.sleep(ms);
     return 'waited';
+  }
+
+  /**
+   * Before a job starts (claiming it and saving it cost points too): waits for the quota's reset
+   * when too little is left. OutOfTimeError when the reset comes after the deadline (the time
+   * left is waited out first, see waitForReset): the run ends and leaves the job to the next.
+   */
+  async ensureRoomToStart(deadline: number): Promise<void> {
+    const reading = this.fresh();
+    if (!reading || reading.remaining >= POINTS_TO_START_WORK) {
+      return;
+    }
+    if ((await this.waitForReset(deadline)) === 'past-deadline') {
+      throw new OutOfTimeError(`before the FHIR quota (${reading.remaining} points left) resets`);
+    }
   }
 
   /**

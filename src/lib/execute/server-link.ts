@@ -55,6 +55,8 @@ export function linkTo(medplum: MedplumClient, clock: Clock = systemClock): Serv
 export class ServerLink {
   private reading: QuotaReading | undefined;
   private largestRemaining = 0;
+  /** Answers seen through the link: with none, nothing is known of the quota yet. */
+  private answers = 0;
   /** False when the client had no fetch to wrap: statuses then come from outcomes alone. */
   readonly instrumented: boolean;
   private readonly fetchFn: FetchLike | undefined;
@@ -63,6 +65,17 @@ export class ServerLink {
     readonly medplum: MedplumClient,
     public clock: Clock
   ) {
+    // What the client already knows: its last answer's RateLimit header (its age is unknown, so
+    // the reset is taken as the header says from now: later than it is, which is the safe side).
+    try {
+      const [known] = medplum.rateLimitStatus().filter((l) => /fhir/i.test(l.name));
+      if (known) {
+        this.record(known.remainingUnits, known.secondsUntilReset);
+        this.answers++;
+      }
+    } catch {
+      // an unparsable header: learn from the next answer
+    }
     const client = medplum as unknown as ClientWithFetch;
     const original = client.fetch;
     this.instrumented = typeof original === 'function';
@@ -88,6 +101,11 @@ export class ServerLink {
     return this.largestRemaining;
   }
 
+  /** True once the link has seen an answer (with or without a RateLimit header). */
+  get answered(): boolean {
+    return this.answers > 0;
+  }
+
   /**
    * A GET through the client's own fetch, with its access token, returning the raw Response (status
    * and a body stream). Only for URLs of this Medplum: callers check that first.
@@ -107,13 +125,18 @@ export class ServerLink {
   }
 
   private observe(response: Response): void {
+    this.answers++;
     const header = response.headers?.get?.('ratelimit');
     const parsed = header ? parseRateLimit(header) : undefined;
     if (parsed) {
-      const at = this.clock.now();
-      this.reading = { remaining: parsed.remaining, resetAt: at + parsed.seconds * 1000, at };
-      this.largestRemaining = Math.max(this.largestRemaining, parsed.remaining);
+      this.record(parsed.remaining, parsed.seconds);
     }
+  }
+
+  private record(remaining: number, seconds: number): void {
+    const at = this.clock.now();
+    this.reading = { remaining, resetAt: at + seconds * 1000, at };
+    this.largestRemaining = Math.max(this.largestRemaining, remaining);
   }
 }
 

@@ -25,6 +25,8 @@ export interface JobContext {
   deadline: number;
   /** Retries (by HTTP status, bounded by the deadline) for the jobs' own requests. */
   retrier: Retrier;
+  /** The quota as the jobs' own requests see it (imports pace themselves the same way). */
+  quota: QuotaGovernor;
   settings: ImportSettings;
   tables: readonly TableDefinition[];
   trusted: TrustedLocations;
@@ -54,11 +56,12 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
   const link = linkTo(medplum, clock);
   const deadline = clock.now() + options.budgetMs;
   const stats: RetryStats = { requests: 0, retries: 0, rateLimitWaits: 0 };
+  const quota = new QuotaGovernor(link, clock, log);
   const retrier = new Retrier({
     policy: options.executor?.retry ?? DEFAULT_RETRY_POLICY,
     clock,
     deadline,
-    quota: new QuotaGovernor(link, clock, log),
+    quota,
     random: options.executor?.random ?? Math.random,
     log,
     stats,
@@ -69,6 +72,7 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
     clock,
     deadline,
     retrier,
+    quota,
     settings: options.settings,
     tables: options.tables ?? defaultTables,
     trusted: trustedLocations(link, options.secrets),

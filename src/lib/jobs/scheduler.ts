@@ -95,6 +95,9 @@ export async function runSweep(context: JobContext): Promise<SweepResult> {
       const job = await runIfDue(context, task, upload, ledger);
       jobs.push(job);
       log(`${job.file}: ${job.outcome}${job.message ? ` (${job.message})` : ''}`);
+      if (job.outcome === 'paused') {
+        break; // out of time or quota: the next run goes on
+      }
     }
   } catch (err) {
     if (!(err instanceof OutOfTimeError)) {
@@ -140,6 +143,14 @@ async function runIfDue(context: JobContext, task: Task, upload: Upload, ledger:
     if (checkpoint.retryRows && !(await retryIsDue(context, task, table.name, checkpoint.deferredAt ?? 0, ledger))) {
       return { ...base, outcome: 'waiting', message: task.businessStatus?.text ?? 'rows wait for their parents' };
     }
+  }
+  try {
+    await context.quota.ensureRoomToStart(context.deadline);
+  } catch (err) {
+    if (err instanceof OutOfTimeError) {
+      return { ...base, outcome: 'paused', message: `not started: ${err.message}; the next run takes it` };
+    }
+    throw err;
   }
   const job = await runUploadJob(context, task, upload, ledger);
   ledger.update({ ...task, status: statusAfter(job, task) });
