@@ -140,6 +140,14 @@ export class ReportBuilder {
   }
 }
 
+/** The report with its error and skip lists cut to `limit` entries; what is cut is counted as omitted. */
+export function withListsCapped(report: ImportReport, limit: number): ImportReport {
+  if (report.errors.length <= limit && report.skips.length <= limit) {
+    return report;
+  }
+  return { ...report, ...cappedLists(report.errors, report.skips, listedWarnings(report), report.omitted ?? NONE_OMITTED, limit) };
+}
+
 /** Combines the report of a resumed run with the report of the runs before it, keeping the caps and exact counts. */
 export function mergeReports(before: ImportReport, after: ImportReport): ImportReport {
   const omittedBefore = before.omitted ?? NONE_OMITTED;
@@ -173,11 +181,12 @@ function cappedLists(
   errors: readonly RowError[],
   skips: readonly RowSkip[],
   warnings: readonly string[],
-  earlier: Omitted
+  earlier: Omitted,
+  limit = MAX_REPORTED_ERRORS
 ): Pick<ImportReport, 'errors' | 'skips' | 'warnings' | 'omitted'> {
   const omitted: Omitted = {
-    errors: earlier.errors + Math.max(0, errors.length - MAX_REPORTED_ERRORS),
-    skips: earlier.skips + Math.max(0, skips.length - MAX_REPORTED_ERRORS),
+    errors: earlier.errors + Math.max(0, errors.length - limit),
+    skips: earlier.skips + Math.max(0, skips.length - limit),
     warnings: earlier.warnings,
   };
   const listed = [...new Set(warnings.map(shortened))];
@@ -186,8 +195,8 @@ function cappedLists(
   omitted.warnings += listed.length - keep;
   const anyOmitted = omitted.errors + omitted.skips + omitted.warnings > 0;
   return {
-    errors: errors.slice(0, MAX_REPORTED_ERRORS),
-    skips: skips.slice(0, MAX_REPORTED_ERRORS),
+    errors: errors.slice(0, limit),
+    skips: skips.slice(0, limit),
     warnings: [...listed.slice(0, keep), ...notices(omitted)],
     ...(anyOmitted ? { omitted } : {}),
   };
@@ -196,8 +205,8 @@ function cappedLists(
 /** The final warnings that say what a report left out. */
 function notices(omitted: Omitted): string[] {
   return [
-    omitted.errors > 0 ? `${omitted.errors} further row errors were not listed (limit ${MAX_REPORTED_ERRORS})` : '',
-    omitted.skips > 0 ? `${omitted.skips} further skipped rows were not listed (limit ${MAX_REPORTED_ERRORS})` : '',
+    omitted.errors > 0 ? `${omitted.errors} further row errors were not listed` : '',
+    omitted.skips > 0 ? `${omitted.skips} further skipped rows were not listed` : '',
     omitted.warnings > 0 ? `${omitted.warnings} further warnings were not listed (limit ${MAX_REPORTED_WARNINGS})` : '',
   ].filter((notice) => notice !== '');
 }

@@ -3,22 +3,25 @@
 //   text: csvFromText over the file read as UTF-8 (bot text input, JSON { csv }),
 //   file: csvFromFile, streaming the bytes from disk with a strict UTF-8 decoder (command line),
 //   bot:  the built bot (dist/import-csv.js, run as Medplum's vmcontext runs it) given an upload,
-//         a DocumentReference whose Binary is downloaded and decoded as strict UTF-8.
-// An outcome is either a whole-file error naming the file and the problem, with nothing written,
-// or a report with exact counts, error rows and columns, while the good rows land in Medplum.
-import type { ClinicalImpression, CodeSystem, ConceptMap, Encounter, Patient } from '@medplum/fhirtypes';
+//         a DocumentReference whose Binary is downloaded from this Medplum and decoded from its
+//         bytes, imported under the upload's Task.
+// An outcome is either a whole-file error naming the file and the problem, with nothing written
+// (for an upload: its Task failed with that reason), or a report with exact counts, error rows
+// and columns, while the good rows land in Medplum.
+import type { ClinicalImpression, CodeSystem, ConceptMap, Encounter, Patient, Task } from '@medplum/fhirtypes';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvFromText, ImportFileError, importCsv, MAX_CSV_BYTES } from '../../src/lib';
 import type { ImportReport } from '../../src/lib';
 import { csvFromFile } from '../../src/lib/csv/file';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
 import { guideCsv } from '../helpers/guide';
-import { uploadCsv } from '../helpers/uploads';
-import { BotRunError, runBotInVm } from '../helpers/vm-runner';
+import type { UploadJobResult } from '../../src/lib/jobs/upload-job';
+import { importTasks, uploadCsv } from '../helpers/uploads';
+import { runBotInVm } from '../helpers/vm-runner';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'bad-input');
 const distPath = join(__dirname, '..', '..', 'dist', 'import-csv.js');
@@ -33,27 +36,15 @@ type ErrorRow = [row: number, column: string | undefined, sourceId: string | und
 
 interface BaseCase {
   file: string;
-  /**
-   * Built at test time instead of read from the fixtures folder (big files). The bot gets these as
-   * JSON { csv, fileName }: the local server keeps Binary bytes inside the resource, where they
-   * are capped near 768 KB (the real server keeps uploads in storage).
-   */
+  /** Built at test time instead of read from the fixtures folder (big files). */
   generate?: () => string | Uint8Array;
   setup?: Setup;
-  /**
-   * The bot path's expectation is given but the current bot cannot meet it yet: it decodes
-   * downloads itself instead of calling decodeCsvBytes. Skipped until the bot does; enable by
-   * deleting the flag.
-   */
-  botPending?: true;
 }
 
 /** (a) A problem with the file as a whole: thrown before anything is written. */
 interface FileErrorCase extends BaseCase {
-  /** The problem, after "<file>: ", for every path (the bot's message is "ImportFileError: <file>: ..."). */
+  /** The problem, after "<file>: ", for every path (for an upload: the reason its Task failed). */
   error: RegExp;
-  /** The whole BotRunError message when the bot's own download check stops the file first. */
-  botError?: RegExp;
   /**
    * The problem on the text path when it differs: text decoded before it reached the engine has
    * lost the bytes that tell Windows-1252 from other non-UTF-8 text.
@@ -77,8 +68,6 @@ type Case = FileErrorCase | ReportCase;
 
 const PATIENTS = 'patient_id,first_name,last_name,birth_date,gender';
 const ENCOUNTERS = 'encounter_id,patient_id,date,type,note';
-const NOT_UTF8_BOT = (file: string): RegExp =>
-  new RegExp(`^BotInputError: ${escape(file)}: the file is not valid UTF-8 text; re-export it as UTF-8$`);
 const FIELDS = (n: number): RegExp =>
   new RegExp(
     `^row has ${n} fields but the header has 5 \\(${
@@ -269,36 +258,30 @@ const cases: Case[] = [
     file: 'latin1.csv',
     error: WINDOWS_1252(2),
     textError: NOT_UTF8(2),
-    botError: NOT_UTF8_BOT('latin1.csv'),
   },
   {
     file: 'windows-1252-smart-quotes.csv',
     error: WINDOWS_1252(2),
     textError: NOT_UTF8(2),
-    botError: NOT_UTF8_BOT('windows-1252-smart-quotes.csv'),
   },
   {
     // Excel "Unicode Text": UTF-16LE with a byte-order mark, tab-separated.
     file: 'utf16le-bom.txt',
     error: /^the file is UTF-16 text, not UTF-8; re-export it as UTF-8$/,
-    botError: NOT_UTF8_BOT('utf16le-bom.txt'),
   },
   {
     file: 'utf16be-bom.csv',
     error: /^the file is UTF-16 text, not UTF-8; re-export it as UTF-8$/,
-    botError: NOT_UTF8_BOT('utf16be-bom.csv'),
   },
   {
     // A 1x1 PNG renamed to .csv.
     file: 'binary-png.csv',
     error: NOT_CSV('a PNG image'),
-    botError: NOT_UTF8_BOT('binary-png.csv'),
   },
   {
     // An Excel workbook uploaded instead of its CSV export.
     file: 'excel-workbook.xlsx',
     error: NOT_CSV('an Excel workbook (.xlsx)', SAVE_AS_CSV),
-    botPending: true,
   },
   {
     // A legacy Excel 97-2003 workbook: the compound-file header (built here), then empty sectors.
@@ -309,7 +292,6 @@ const cases: Case[] = [
   {
     file: 'patients-report.pdf',
     error: NOT_CSV('a PDF document', ': export the data as CSV instead'),
-    botPending: true,
   },
   {
     // A gateway's error page saved in place of the export.
@@ -322,7 +304,6 @@ const cases: Case[] = [
   {
     file: 'random-bytes.csv',
     error: /^the file is binary, not CSV text \(NUL byte on line 1\)$/,
-    botError: NOT_UTF8_BOT('random-bytes.csv'),
   },
 
   // ---------------------------------------------------------------- empty and nearly empty files
@@ -718,9 +699,8 @@ const cases: Case[] = [
       return Buffer.concat([text, Buffer.from([0xe9]), Buffer.from(',Doe,1980-07-15,M\n')]);
     },
     error: WINDOWS_1252(90002),
-    // Text (and the bot, which is given generated files as JSON text) has lost the bytes that tell the encoding.
+    // Text has lost the bytes that tell the encoding.
     textError: NOT_UTF8(90002),
-    botError: new RegExp(`^ImportFileError: latin1-after-2mb\\.csv: ${NOT_UTF8(90002).source.slice(1)}`),
   },
 ];
 
@@ -777,9 +757,41 @@ async function prepareMedplum(setup: Setup = 'none'): Promise<LocalMedplum> {
 }
 
 async function runBot(medplum: LocalMedplum, input: unknown, contentType = 'application/json'): Promise<ImportReport> {
-  const { result } = await runBotInVm({ distPath, medplum, event: { input, contentType } });
+  const { result } = await runBotInVm({ distPath, medplum, event: { input, contentType, secrets: NO_PARENT_WAIT } });
   // What the server sends back: JSON (and plain objects of this realm).
   return JSON.parse(JSON.stringify(result)) as ImportReport;
+}
+
+/** Rows whose parents are missing fail at once here: the corpus files are not dropped with their parents. */
+const NO_PARENT_WAIT = { PARENT_WAIT_MINUTES: { name: 'PARENT_WAIT_MINUTES', valueString: '0' } };
+
+/** An upload whose Task failed: the reason is the Task's. */
+class UploadFailed extends Error {
+  constructor(
+    message: string,
+    readonly task: Task
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Uploads the bytes as the Medplum app does and runs the bot on the upload's event: the upload's
+ * report when its Task completed, UploadFailed with the Task's reason when it failed.
+ */
+async function importUpload(medplum: LocalMedplum, c: Case): Promise<() => Promise<ImportReport>> {
+  const doc = await uploadCsv(medplum, c.file, bytesOf(c));
+  return async () => {
+    const result = (await runBot(medplum, doc, 'application/fhir+json')) as unknown as UploadJobResult;
+    const [task] = importTasks(medplum);
+    if (result.outcome === 'failed') {
+      expect(task).toMatchObject({ status: 'failed', statusReason: { text: result.message } });
+      throw new UploadFailed(result.message ?? '', task);
+    }
+    expect(result.outcome, result.message).toBe('completed');
+    expect(task.status).toBe('completed');
+    return result.report as ImportReport;
+  };
 }
 
 /** Readies one import of the file by one path; the returned function runs it. */
@@ -792,12 +804,7 @@ async function prepareImport(path: Path, c: Case, medplum: LocalMedplum): Promis
   if (path === 'file') {
     return async () => (await importCsv(medplum, await csvFromFile(pathOf(c)))).report;
   }
-  if (c.generate) {
-    const csv = Buffer.from(bytes).toString('utf8');
-    return () => runBot(medplum, { csv, fileName: c.file });
-  }
-  const doc = await uploadCsv(medplum, c.file, bytes);
-  return () => runBot(medplum, { document: { reference: `DocumentReference/${doc.id}` } });
+  return importUpload(medplum, c);
 }
 
 function byIdentifier<T extends Patient | Encounter | ClinicalImpression>(
@@ -864,14 +871,11 @@ describe('the corpus', () => {
 });
 
 describe.each(cases)('$file', (c) => {
-  if (c.botPending) {
-    it.skip('via bot (pending: the bot does not decode uploads with decodeCsvBytes yet)', () => undefined);
-  }
-  it.each(PATHS.filter((path) => !(path === 'bot' && c.botPending)))('via %s', async (path) => {
+  it.each(PATHS)('via %s', async (path) => {
     const medplum = await prepareMedplum(c.setup);
     const run = await prepareImport(path, c, medplum);
     const before = identifiersByType(medplum);
-    const writes = medplum.stats.writes;
+    const versions = dataVersions(medplum);
 
     if ('error' in c) {
       const error = await run().then(
@@ -880,19 +884,19 @@ describe.each(cases)('$file', (c) => {
       );
       expect(error, 'a whole-file error').toBeDefined();
       const message = (error as Error).message;
+      expect(message.startsWith(`${c.file}: `), message).toBe(true);
+      const problem = message.slice(c.file.length + 2);
       if (path === 'bot') {
-        expect(error).toBeInstanceOf(BotRunError);
-        // The bundle's own ImportFileError, thrown inside the vm: same message, prefixed with its name.
-        expect(c.error.source.startsWith('^')).toBe(true);
-        expect(message).toMatch(c.botError ?? new RegExp(`^ImportFileError: ${escape(c.file)}: ${c.error.source.slice(1)}`));
+        // The upload's Task failed with the reason; the bytes were read as they are.
+        expect(error).toBeInstanceOf(UploadFailed);
+        expect(problem).toMatch(c.error);
       } else {
         expect(error).toBeInstanceOf(ImportFileError);
-        expect(message.startsWith(`${c.file}: `), message).toBe(true);
         expect((error as ImportFileError).problem).toMatch((path === 'text' && c.textError) || c.error);
       }
       expectHelpful(message);
-      // Nothing written: no resource version at all, and the same resources as before.
-      expect(medplum.stats.writes).toBe(writes);
+      // Nothing written: no data resource version at all, and the same resources as before.
+      expect(dataVersions(medplum)).toEqual(versions);
       expect(identifiersByType(medplum)).toEqual(before);
       return;
     }
@@ -921,24 +925,29 @@ describe.each(cases)('$file', (c) => {
   });
 });
 
+const DATA_TYPES = ['Patient', 'Encounter', 'ClinicalImpression', 'Condition', 'CodeSystem', 'ConceptMap'] as const;
+
 function identifiersByType(medplum: LocalMedplum): Record<string, string[]> {
   const types = ['Patient', 'Encounter', 'ClinicalImpression', 'Condition'] as const;
   return Object.fromEntries(types.map((t) => [t, identifiers(medplum, t)]));
 }
 
+/** Every stored version of the imported types (an upload's own Task and files are not data). */
+function dataVersions(medplum: LocalMedplum): string[] {
+  return DATA_TYPES.flatMap((t) => medplum.allResources(t).map((r) => `${t}/${r.id}/${r.meta?.versionId}`)).sort();
+}
+
 describe('encoding through each way into the bot', () => {
   const latin1 = (): Uint8Array => readFileSync(join(FIXTURES, 'latin1.csv'));
 
-  it('Latin-1 uploaded as a Binary and referenced directly: the strict download decode refuses it, naming the Binary', async () => {
+  it('Latin-1 uploaded as a Binary and referenced directly: refused, naming the Binary and what the bytes look like', async () => {
     const medplum = createLocalMedplum();
     const binary = await medplum.createBinary({ data: latin1(), contentType: 'text/csv', filename: 'latin1.csv' });
     const writes = medplum.stats.writes;
-    const attempt = runBot(medplum, { document: { reference: `Binary/${binary.id}` } });
-    await expect(attempt).rejects.toThrow(
-      new RegExp(`^BotInputError: Binary/${binary.id}: the file is not valid UTF-8 text; re-export it as UTF-8$`)
-    );
-    // A Subscription hands the bot the Binary itself: same refusal.
-    await expect(runBot(medplum, binary, 'application/fhir+json')).rejects.toThrow(/not valid UTF-8 text/);
+    const refusal = new RegExp(`^ImportFileError: Binary/${binary.id}: ${WINDOWS_1252(2).source.slice(1)}`);
+    await expect(runBot(medplum, { document: { reference: `Binary/${binary.id}` } })).rejects.toThrow(refusal);
+    // A Binary handed to the bot as its input: same refusal.
+    await expect(runBot(medplum, binary, 'application/fhir+json')).rejects.toThrow(refusal);
     expect(medplum.stats.writes).toBe(writes);
     expect(medplum.allResources('Patient')).toEqual([]);
   });
@@ -956,12 +965,41 @@ describe('encoding through each way into the bot', () => {
     const medplum = createLocalMedplum();
     const utf8 = new TextEncoder().encode(new TextDecoder('latin1').decode(latin1()));
     const doc = await uploadCsv(medplum, 'latin1-as-utf8.csv', utf8);
-    const report = await runBot(medplum, { document: { reference: `DocumentReference/${doc.id}` } });
-    expect(report).toMatchObject({ rows: 2, created: 2, failed: 0 });
+    const result = (await runBot(medplum, doc, 'application/fhir+json')) as unknown as UploadJobResult;
+    expect(result).toMatchObject({ outcome: 'completed', report: { rows: 2, created: 2, failed: 0 } });
     expect(patientName(medplum, 'P001')).toEqual({ given: ['Jos\u00e9'], family: 'M\u00fcller' });
     expect(patientName(medplum, 'P002')).toEqual({ given: ['Fran\u00e7ois'], family: 'Lef\u00e8vre' });
   });
 });
+
+/**
+ * Serves GET Binary/<id> of the client from an endless stream of 1 MB chunks, counting what the
+ * reader pulls, so that a file over the limit need not be stored (with `declare`, the answer also
+ * says how large it is).
+ */
+function serveEndlessBinary(medplum: LocalMedplum, binaryId: string, declare?: number): { pulled: () => number } {
+  const client = medplum as unknown as { fetch: (url: string, init?: RequestInit) => Promise<Response> };
+  const original = client.fetch;
+  let pulled = 0;
+  const chunk = new TextEncoder().encode(`${'P0000001,John,Doe,1980-07-15,M\n'.repeat(33_825)}`);
+  client.fetch = async (url, init) => {
+    if ((init?.method ?? 'GET') === 'GET' && url.endsWith(`/Binary/${binaryId}`)) {
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          pulled++;
+          controller.enqueue(chunk);
+        },
+      });
+      const headers: Record<string, string> = { 'content-type': 'text/csv' };
+      if (declare !== undefined) {
+        headers['content-length'] = String(declare);
+      }
+      return new Response(body, { status: 200, headers });
+    }
+    return original.call(medplum, url, init);
+  };
+  return { pulled: () => pulled };
+}
 
 describe('files over the bot size limit (MAX_CSV_BYTES) are refused before anything is parsed or written', () => {
   const row = 'P0000001,John,Doe,1980-07-15,M\n';
@@ -974,17 +1012,30 @@ describe('files over the bot size limit (MAX_CSV_BYTES) are refused before anyth
     expect(medplum.stats.writes).toBe(0);
   });
 
-  it('as an upload (DocumentReference): the message names the file', async () => {
+  it('as an upload: the download stops at the limit, and the Task fails naming the file', async () => {
     const medplum = createLocalMedplum();
-    // Served by a stub so the test does not store 51 MB.
     const doc = await uploadCsv(medplum, 'too-large.csv', new TextEncoder().encode(`${PATIENTS}\n`));
-    const download = vi.spyOn(medplum, 'download').mockResolvedValue(new Blob([overLimit()]));
-    const writes = medplum.stats.writes;
-    const attempt = runBot(medplum, { document: { reference: `DocumentReference/${doc.id}` } });
-    await expect(attempt).rejects.toThrow(/^BotInputError: too-large\.csv: the file is 51\.0 MB, over the 50\.0 MB \(52428800 bytes\) limit for one bot run; import it with the command line instead$/);
-    expect(download).toHaveBeenCalledTimes(1);
-    expect(medplum.stats.writes).toBe(writes);
+    const binaryId = /\/storage\/(?:Binary\/)?([A-Za-z0-9\-.]+)/.exec(doc.content[0].attachment.url as string)?.[1] as string;
+    const served = serveEndlessBinary(medplum, binaryId);
+    const result = (await runBot(medplum, doc, 'application/fhir+json')) as unknown as UploadJobResult;
+    expect(result.outcome).toBe('failed');
+    expect(result.message).toMatch(
+      /^too-large\.csv: the file is larger than the 50\.0 MB \(52428800 bytes\) limit for one bot run \(the download was stopped there\); import it with the command line instead$/
+    );
+    expect(served.pulled()).toBeGreaterThanOrEqual(50);
+    expect(served.pulled()).toBeLessThanOrEqual(53);
+    expect(importTasks(medplum)[0]).toMatchObject({ status: 'failed', statusReason: { text: result.message } });
     expect(medplum.allResources('Patient')).toEqual([]);
+  });
+
+  it('as an upload whose answer declares its size: refused before a byte of it is read', async () => {
+    const medplum = createLocalMedplum();
+    const doc = await uploadCsv(medplum, 'declared.csv', new TextEncoder().encode(`${PATIENTS}\n`));
+    const binaryId = /\/storage\/(?:Binary\/)?([A-Za-z0-9\-.]+)/.exec(doc.content[0].attachment.url as string)?.[1] as string;
+    const served = serveEndlessBinary(medplum, binaryId, MAX_CSV_BYTES * 2);
+    const result = (await runBot(medplum, doc, 'application/fhir+json')) as unknown as UploadJobResult;
+    expect(result).toMatchObject({ outcome: 'failed', message: expect.stringMatching(/^declared\.csv: the file is 100\.0 MB, over the 50\.0 MB/) });
+    expect(served.pulled()).toBeLessThanOrEqual(1);
   });
 
   it('one byte over is refused; exactly at the limit is accepted (its one oversized row fails alone)', async () => {

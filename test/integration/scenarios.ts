@@ -197,7 +197,9 @@ export async function deleteUpload(
       ? await medplum.searchResources('Task', { identifier: tokenParam(JOB.uploadIdentifierSystem, upload.key) }, { cache: 'no-cache' })
       : [];
     for (const task of tasks) {
-      await remove('Binary', binaryId(rejectedRowsAttachment(task)?.url));
+      for (const output of task.output ?? []) {
+        await remove('Binary', binaryId(output.valueAttachment?.url));
+      }
       await remove('Task', task.id);
     }
     await remove('DocumentReference', doc.id);

@@ -15,6 +15,8 @@ describe('time budget and job settings', () => {
   it('rows wait for their parents PARENT_WAIT_MINUTES (default 15); imports continue unless CONTINUE_IMPORTS says no', () => {
     expect(parentWaitMs({})).toBe(DEFAULT_PARENT_WAIT_MINUTES * 60_000);
     expect(parentWaitMs(secret('PARENT_WAIT_MINUTES', '2'))).toBe(120_000);
+    expect(parentWaitMs(secret('PARENT_WAIT_MINUTES', '0'))).toBe(0);
+    expect(parentWaitMs(secret('PARENT_WAIT_MINUTES', 'a while'))).toBe(DEFAULT_PARENT_WAIT_MINUTES * 60_000);
     expect(continuesImports({})).toBe(true);
     for (const no of ['false', 'No', '0', ' off ']) {
       expect(continuesImports(secret('CONTINUE_IMPORTS', no)), no).toBe(false);

@@ -5,7 +5,7 @@ import type { CsvDocument } from '../csv/document';
 import { OutOfTimeError } from '../execute/quota';
 import type { Retrier } from '../execute/retry';
 import type { ServerLink } from '../execute/server-link';
-import { MAX_CSV_BYTES, tooLargeMessage } from './event';
+import { MAX_CSV_BYTES, tooLargeProblem } from './event';
 
 /**
  * Downloads an upload's bytes from this Medplum, and from nowhere else.
@@ -143,7 +143,7 @@ export async function downloadBinary(
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await response.body?.cancel();
-    throw new DownloadError('too-large', tooLargeMessage(name, declared));
+    throw new DownloadError('too-large', tooLargeProblem(declared));
   }
   return readLimited(response, name, maxBytes, options.retrier);
 }
@@ -182,7 +182,7 @@ async function readLimited(response: Response, name: string, maxBytes: number, r
     total += value.length;
     if (total > maxBytes) {
       await reader.cancel();
-      throw new DownloadError('too-large', tooLargeMessage(name, total) + ' (stopped reading at the limit)');
+      throw new DownloadError('too-large', tooLargeProblem(total, true));
     }
     if (retrier.clock.now() > retrier.deadline) {
       await reader.cancel();

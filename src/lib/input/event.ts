@@ -164,14 +164,22 @@ function optionalString(value: unknown, name: string): string | undefined {
 function textSource(name: string, text: string): CsvSource {
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > MAX_CSV_BYTES) {
-    throw new BotInputError(tooLargeMessage(name, bytes));
+    throw new BotInputError(`${name}: ${tooLargeProblem(bytes)}`);
   }
   return { kind: 'text', name, text };
 }
 
-export function tooLargeMessage(name: string, bytes: number): string {
+/**
+ * Why a file is too large for the bot. `bytes` is the file's size, or with `stoppedReading` how
+ * much was read before the limit stopped the download (the size is then unknown, only larger).
+ */
+export function tooLargeProblem(bytes: number, stoppedReading = false): string {
   const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  const limit = `${mb(MAX_CSV_BYTES)} (${MAX_CSV_BYTES} bytes) limit for one bot run`;
+  if (stoppedReading) {
+    return `the file is larger than the ${limit} (the download was stopped there); import it with the command line instead`;
+  }
   // Near the limit one decimal would read "50.0 MB, over the 50.0 MB limit": show the bytes too.
   const size = bytes - MAX_CSV_BYTES < 1024 * 1024 ? `${mb(bytes)} (${bytes} bytes)` : mb(bytes);
-  return `${name}: the file is ${size}, over the ${mb(MAX_CSV_BYTES)} (${MAX_CSV_BYTES} bytes) limit for one bot run; import it with the command line instead`;
+  return `the file is ${size}, over the ${limit}; import it with the command line instead`;
 }

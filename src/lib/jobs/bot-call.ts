@@ -10,7 +10,7 @@ import { systemClock } from '../execute/clock';
 import type { ExecutorOptions } from '../execute/executor';
 import type { BotCall, CsvSource, DirectImport } from '../input/event';
 import { BotInputError } from '../input/event';
-import { downloadCsv } from '../input/download';
+import { DownloadError, downloadCsv } from '../input/download';
 import type { ImportReport } from '../report';
 import { resolveSettings } from '../settings';
 import type { TableDefinition } from '../tables/types';
@@ -106,6 +106,17 @@ async function importDirect(context: JobContext, source: CsvSource, options: Dir
 }
 
 async function openSource(context: JobContext, source: CsvSource): Promise<CsvDocument> {
+  try {
+    return await readSource(context, source);
+  } catch (err) {
+    if (err instanceof DownloadError) {
+      throw new BotInputError(`${source.name}: ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+async function readSource(context: JobContext, source: CsvSource): Promise<CsvDocument> {
   const download = { retrier: context.retrier };
   if (source.kind === 'text') {
     return csvFromText(source.name, source.text);

@@ -15,10 +15,11 @@ export const LEASE_MARGIN_MS = 60_000;
 /** Default time rows wait for their parents after an upload (see PARENT_WAIT_MINUTES). */
 export const DEFAULT_PARENT_WAIT_MINUTES = 15;
 
-function secretNumber(secrets: Record<string, ProjectSetting>, name: string): number | undefined {
+function secretNumber(secrets: Record<string, ProjectSetting>, name: string, least = Number.MIN_VALUE): number | undefined {
   const secret = secrets[name];
-  const value = Number(secret?.valueString ?? secret?.valueInteger ?? secret?.valueDecimal);
-  return Number.isFinite(value) && value > 0 ? value : undefined;
+  const raw = secret?.valueString ?? secret?.valueInteger ?? secret?.valueDecimal;
+  const value = raw === undefined || raw === '' ? Number.NaN : Number(raw);
+  return Number.isFinite(value) && value >= least ? value : undefined;
 }
 
 /**
@@ -36,11 +37,12 @@ export function timeBudgetMs(secrets: Record<string, ProjectSetting>, bot?: Bot)
 
 /**
  * How long rows that reference a resource not in Medplum yet keep waiting for it after their
- * upload (or after the last upload of a parent table finished): PARENT_WAIT_MINUTES, default 15.
+ * upload (or after the last upload of a parent table finished): PARENT_WAIT_MINUTES, default 15
+ * (0: they fail at once).
  * Files dropped together reach the bot in any order; this is how long the order may be wrong.
  */
 export function parentWaitMs(secrets: Record<string, ProjectSetting>): number {
-  return (secretNumber(secrets, 'PARENT_WAIT_MINUTES') ?? DEFAULT_PARENT_WAIT_MINUTES) * 60_000;
+  return (secretNumber(secrets, 'PARENT_WAIT_MINUTES', 0) ?? DEFAULT_PARENT_WAIT_MINUTES) * 60_000;
 }
 
 /** Whether a run that stops with work left starts the next one at once (CONTINUE_IMPORTS, default true). */

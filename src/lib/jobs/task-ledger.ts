@@ -7,6 +7,7 @@ import type { TrustedLocations } from '../input/download';
 import { binaryIdOf, DownloadError } from '../input/download';
 import { csvAttachments } from '../input/uploads';
 import type { ImportReport } from '../report';
+import { withListsCapped } from '../report';
 import { decodeRows, encodeRows } from './row-sets';
 
 /**
@@ -204,7 +205,7 @@ export interface TaskChange {
   report?: ImportReport;
   /** Adds a part of the rejected rows written since the last save. */
   rejectedRowsPart?: Attachment;
-  /** The whole rejected-rows file: replaces the parts. */
+  /** The whole rejected-rows file (a part it is made of is no longer listed as a part). */
   rejectedRows?: Attachment;
   error?: string;
 }
@@ -215,21 +216,12 @@ function withExtension(extensions: Extension[] | undefined, url: string, value: 
   return all.length ? all : undefined;
 }
 
-/** The report as a Task holds it: counts exact, lists cut to TASK_REPORT_LIMIT. */
+/**
+ * The report as a Task holds it: counts exact, lists cut to TASK_REPORT_LIMIT (the rejected-rows
+ * file has every failed row), so that a Task stays far below the server's 1 MB body limit.
+ */
 export function reportForTask(report: ImportReport): ImportReport {
-  const cut = report.errors.length > TASK_REPORT_LIMIT || report.skips.length > TASK_REPORT_LIMIT;
-  if (!cut) {
-    return report;
-  }
-  const hidden = report.errors.length - Math.min(report.errors.length, TASK_REPORT_LIMIT);
-  return {
-    ...report,
-    errors: report.errors.slice(0, TASK_REPORT_LIMIT),
-    skips: report.skips.slice(0, TASK_REPORT_LIMIT),
-    warnings: hidden
-      ? [...report.warnings, `${hidden} further row errors are listed in the rejected-rows file, not here`]
-      : report.warnings,
-  };
+  return withListsCapped(report, TASK_REPORT_LIMIT);
 }
 
 /** Applies a change to a Task, as a new resource. */
@@ -281,7 +273,9 @@ export function changedTask(task: Task, change: TaskChange): Task {
   const outputs: TaskOutput[] = (next.output ?? []).filter(
     (o) =>
       !(change.report && o.type.text === names.report) &&
-      !(change.rejectedRows && (o.type.text === names.rejectedRows || o.type.text === names.rejectedRowsPart)) &&
+      !(change.rejectedRows && o.type.text === names.rejectedRows) &&
+      // A part promoted to the whole file is listed once.
+      !(change.rejectedRows && o.type.text === names.rejectedRowsPart && o.valueAttachment?.url === change.rejectedRows.url) &&
       !(change.error && o.type.text === names.error)
   );
   if (change.report) {

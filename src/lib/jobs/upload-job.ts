@@ -1,4 +1,5 @@
 import { normalizeErrorString } from '@medplum/core';
+import Papa from 'papaparse';
 import type { Attachment, Task } from '@medplum/fhirtypes';
 import type { CsvDocument } from '../csv/document';
 import type { Checkpoint } from '../engine/import-csv';
@@ -9,7 +10,7 @@ import { DependencyNotReadyError, ImportFileError } from '../errors';
 import { OutOfTimeError } from '../execute/quota';
 import { DownloadError, downloadBinary, downloadCsv } from '../input/download';
 import type { ImportReport, RowResult } from '../report';
-import { mergeReports } from '../report';
+import { mergeReports, ReportBuilder } from '../report';
 import type { TableDefinition } from '../tables/types';
 import type { JobContext } from './context';
 import { leaseUntil } from './context';
@@ -259,7 +260,14 @@ class FileJob {
       if (mayWait) {
         const message = await this.waitingMessage(waiting.size);
         const rejectedRowsPart = await this.rejectedPart();
-        await this.claimed.release({ status: 'requested', businessStatus: message, checkpoint: this.passStart, report: this.report, rejectedRowsPart });
+        await this.claimed.release({
+          status: 'requested',
+          businessStatus: message,
+          table: this.shape.table.name,
+          checkpoint: this.passStart,
+          report: this.report,
+          rejectedRowsPart,
+        });
         return this.result('waiting', message);
       }
     }
@@ -294,6 +302,7 @@ class FileJob {
     const rejectedRows = await this.mergedRejectedRows();
     await this.claimed.release({
       status: 'completed',
+      table: this.shape.table.name,
       businessStatus: `${report.rows} rows: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed, ${report.skipped} skipped`,
       checkpoint: { resumeAfterRow: 0, doneRows: new Set(), deferredRows: new Set() },
       report,
@@ -328,7 +337,10 @@ class FileJob {
     return `waiting: ${rows} rows reference ${types || 'resources'} not in Medplum yet; they are retried when uploads of ${this.ledger.parentTables(this.shape.table).join(', ')} finish, and at the latest after ${until} UTC`;
   }
 
-  /** Saves the failed rows gathered since the last save as a part of the rejected-rows file. */
+  /**
+   * Saves the failed rows gathered since the last save as a part of the rejected-rows file: a
+   * complete CSV (with the header), so that a run that stops loses none of them.
+   */
   private async rejectedPart(): Promise<Attachment | undefined> {
     if (this.rejected.length === 0) {
       return undefined;
@@ -336,27 +348,35 @@ class FileJob {
     const rows = this.rejected;
     this.rejected = [];
     const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart).length;
-    return this.createRejectedFile(rejectedRowsCsv(this.shape.header, rows, false), `part-${parts + 1}`);
+    return this.createRejectedFile(rejectedRowsCsv(this.shape.header, rows), `part-${parts + 1}`);
   }
 
-  /** The rejected-rows file: the header, then every part in order. */
+  /**
+   * The rejected-rows file: the only part as it is, or every part in order under one header (the
+   * parts stay listed in the Task: the bot deletes nothing).
+   */
   private async mergedRejectedRows(): Promise<Attachment | undefined> {
     const last = await this.rejectedPart();
     const parts = [...outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart), ...(last ? [last] : [])];
-    if (parts.length === 0) {
-      return undefined;
+    if (parts.length <= 1) {
+      return parts[0] && { ...parts[0], title: this.rejectedTitle() };
     }
-    let text = rejectedRowsCsv(this.shape.header, []).replace(/\r\n$/, '') + '\r\n';
+    let text = '';
     for (const part of parts) {
       const binaryId = /^Binary\/([^/]+)$/.exec(part.url ?? '')?.[1];
       if (binaryId) {
         const bytes = await downloadBinary(this.context.link, this.context.trusted, binaryId, part.title ?? 'rejected rows', {
           retrier: this.context.retrier,
         });
-        text += new TextDecoder().decode(bytes);
+        const partText = new TextDecoder().decode(bytes);
+        text += text ? withoutHeader(partText) : partText;
       }
     }
     return this.createRejectedFile(text);
+  }
+
+  private rejectedTitle(part?: string): string {
+    return `rejected-rows-${this.upload.fileName.replace(/\.csv$/i, '')}${part ? `-${part}` : ''}.csv`;
   }
 
   /**
@@ -365,7 +385,7 @@ class FileJob {
    */
   private async createRejectedFile(text: string, part?: string): Promise<Attachment> {
     const { medplum, retrier } = this.context;
-    const title = `rejected-rows-${this.upload.fileName.replace(/\.csv$/i, '')}${part ? `-${part}` : ''}.csv`;
+    const title = this.rejectedTitle(part);
     const binary = await retrier.run(`saving ${title}`, () =>
       medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 })
     );
@@ -373,18 +393,15 @@ class FileJob {
   }
 }
 
+/** A rejected-rows CSV without its header record (which may span lines, if a column name does). */
+function withoutHeader(csv: string): string {
+  const cursor = Papa.parse<string[]>(csv, { preview: 1 }).meta.cursor;
+  return csv.slice(cursor).replace(/^\r?\n/, '');
+}
+
+/** The report of a file whose every row was already accounted for (nothing left to import). */
 function emptyReport(shape: FileShape, file: string): ImportReport {
-  return {
-    file,
-    table: shape.table.name,
-    rows: 0,
-    created: 0,
-    updated: 0,
-    unchanged: 0,
-    failed: 0,
-    skipped: 0,
-    errors: [],
-    skips: [],
-    warnings: [...shape.warnings],
-  };
+  const report = new ReportBuilder(shape.table.name, file);
+  shape.warnings.forEach((w) => report.warn(w));
+  return report.build();
 }
