@@ -7,6 +7,7 @@ import { isBlankRecord } from '../csv/document';
 import { classifyBatch, UNVERIFIED_REASON } from '../execute/classify';
 import type { ExecutorOptions, ExecutorStats } from '../execute/executor';
 import { BatchExecutor } from '../execute/executor';
+import type { Deadline } from '../execute/clock';
 import { OutOfTimeError } from '../execute/quota';
 import type { ImportReport, RowResult } from '../report';
 import { ReportBuilder } from '../report';
@@ -64,8 +65,8 @@ export interface ImportOptions {
    * they are returned in `deferred` for a later retry.
    */
   deferMissingParents?: boolean;
-  /** Stop starting new requests at this time (ms since epoch, on the executor's clock); the outcome says where to resume. */
-  deadline?: number;
+  /** Stop starting new requests at this time (on the executor's clock); the outcome says where to resume. */
+  deadline?: Deadline;
   /** Asked before each row; true stops the import like a deadline (e.g. the job's claim was lost). */
   shouldStop?: () => boolean;
   /** Keep each failed row's original fields in its RowResult (for rejected-rows files). */

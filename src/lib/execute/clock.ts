@@ -17,3 +17,13 @@ export const systemClock: Clock = {
 
 /** No deadline: waits are bounded only by the retry policy. */
 export const NO_DEADLINE = Number.POSITIVE_INFINITY;
+
+/**
+ * When work must stop (ms since epoch). A function is read again at every check: an invocation's
+ * deadline for work moves earlier as slow answers show how long its last save will take.
+ */
+export type Deadline = number | (() => number);
+
+export function deadlineAt(deadline: Deadline): number {
+  return typeof deadline === 'function' ? deadline() : deadline;
+}

@@ -3,8 +3,8 @@ import { ContentType, normalizeErrorString } from '@medplum/core';
 import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
 import type { PlannedRow } from '../bundles/batch';
 import { batchBody, probeSearchUrls, unitWrites, writeKey } from '../bundles/batch';
-import type { Clock } from './clock';
-import { NO_DEADLINE, systemClock } from './clock';
+import type { Clock, Deadline } from './clock';
+import { deadlineAt, NO_DEADLINE, systemClock } from './clock';
 import { OutOfTimeError, QuotaGovernor } from './quota';
 import type { Attempts, RetryPolicy, RetryStats } from './retry';
 import { DEFAULT_RETRY_POLICY, failureKind, freshAttempts, Retrier } from './retry';
@@ -17,8 +17,8 @@ export type { RetryPolicy } from './retry';
 export interface ExecutorOptions {
   retry: RetryPolicy;
   clock: Clock;
-  /** No request is started, and no wait is begun, that would end after this (ms since epoch). */
-  deadline: number;
+  /** No request is started, and no wait is begun, that would end after this. */
+  deadline: Deadline;
   random: () => number;
   log: (line: string) => void;
 }
@@ -77,12 +77,12 @@ export class BatchExecutor {
   }
 
   get deadline(): number {
-    return this.options.deadline;
+    return deadlineAt(this.options.deadline);
   }
 
   /** True when the deadline has come: no new work should start. */
   outOfTime(): boolean {
-    return this.options.clock.now() >= this.options.deadline;
+    return this.options.clock.now() >= this.deadline;
   }
 
   /** Runs one read or write with the retry policy (see Retrier.run). */
@@ -99,7 +99,7 @@ export class BatchExecutor {
       const admitted = await this.quota.admit(
         pending.map((i) => unitWrites(rows[i].unit).length),
         probeSearchUrls(pending.map((i) => rows[i])).length,
-        this.options.deadline
+        this.deadline
       );
       if (admitted === 0 || this.outOfTime()) {
         batch.stop(pending, this.stats);

@@ -66,7 +66,8 @@ export class QuotaGovernor {
     if (reading) {
       return reading.remaining;
     }
-    return this.link.quota() ? this.link.largestQuotaSeen : Number.POSITIVE_INFINITY;
+    // After a reset: about the largest window seen (nothing known when only spent windows were seen).
+    return this.link.largestQuotaSeen > 0 ? this.link.largestQuotaSeen : Number.POSITIVE_INFINITY;
   }
 
   /** The server never answered through this link yet: its quota is unknown. */

@@ -1,5 +1,6 @@
 import { normalizeErrorString } from '@medplum/core';
-import type { Clock } from './clock';
+import type { Clock, Deadline } from './clock';
+import { deadlineAt } from './clock';
 import type { QuotaGovernor } from './quota';
 import { OutOfTimeError } from './quota';
 import { statusOf } from './server-link';
@@ -59,8 +60,8 @@ export interface RetryStats {
 export interface RetrierOptions {
   policy: RetryPolicy;
   clock: Clock;
-  /** No wait may end after this (ms since epoch). */
-  deadline: number;
+  /** No wait may end after this, and no request starts after it. */
+  deadline: Deadline;
   quota: QuotaGovernor;
   random: () => number;
   log: (line: string) => void;
@@ -77,7 +78,7 @@ export class Retrier {
   constructor(private readonly options: RetrierOptions) {}
 
   get deadline(): number {
-    return this.options.deadline;
+    return deadlineAt(this.options.deadline);
   }
 
   get clock(): Clock {
@@ -90,7 +91,8 @@ export class Retrier {
    * OutOfTimeError when the wait would pass the deadline.
    */
   async waitToRetry(status: number | undefined, attempts: Attempts, what: string): Promise<boolean> {
-    const { policy, quota, deadline, stats, log } = this.options;
+    const { policy, quota, stats, log } = this.options;
+    const deadline = this.deadline;
     const kind = failureKind(status);
     if (kind === 'final') {
       return false;
@@ -121,10 +123,17 @@ export class Retrier {
     return true;
   }
 
-  /** Runs one request with the policy; rethrows what is not worth retrying. */
-  async run<T>(what: string, request: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one request with the policy; rethrows what is not worth retrying. No attempt starts
+   * after the deadline (OutOfTimeError), except the first of a `final` request: the save that
+   * records where a stopped run left off.
+   */
+  async run<T>(what: string, request: () => Promise<T>, options: { final?: boolean } = {}): Promise<T> {
     const attempts = freshAttempts();
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
+      if (!(options.final && attempt === 0) && this.options.clock.now() >= this.deadline) {
+        throw new OutOfTimeError(`before ${what}`);
+      }
       try {
         this.options.stats.requests++;
         return await request();
@@ -137,8 +146,8 @@ export class Retrier {
   }
 
   private async sleepWithin(ms: number, what: string): Promise<void> {
-    const { clock, deadline } = this.options;
-    if (clock.now() + ms > deadline) {
+    const { clock } = this.options;
+    if (clock.now() + ms > this.deadline) {
       throw new OutOfTimeError(`before ${what} could be tried again`);
     }
     await clock.sleep(ms);

@@ -38,17 +38,19 @@ interface ClientWithFetch {
   fetch?: FetchLike;
 }
 
-const links = new WeakMap<MedplumClient, ServerLink>();
+/**
+ * Where a client keeps its link: on the client itself, under a registered symbol, so that every
+ * copy of this code (a bot bundle is loaded afresh for each run) finds the one link and the
+ * client's fetch is wrapped once.
+ */
+const LINK = Symbol.for('medplum-csv-import.server-link');
 
 /** The link for a client, created (and its fetch wrapped) once per client. */
 export function linkTo(medplum: MedplumClient, clock: Clock = systemClock): ServerLink {
-  let link = links.get(medplum);
-  if (!link) {
-    link = new ServerLink(medplum, clock);
-    links.set(medplum, link);
-  } else {
-    link.clock = clock;
-  }
+  const holder = medplum as unknown as { [LINK]?: ServerLink };
+  const link = holder[LINK] ?? new ServerLink(medplum, clock);
+  holder[LINK] = link;
+  link.clock = clock;
   return link;
 }
 
@@ -57,6 +59,7 @@ export class ServerLink {
   private largestRemaining = 0;
   /** Answers seen through the link: with none, nothing is known of the quota yet. */
   private answers = 0;
+  private longest = 0;
   /** False when the client had no fetch to wrap: statuses then come from outcomes alone. */
   readonly instrumented: boolean;
   private readonly fetchFn: FetchLike | undefined;
@@ -65,24 +68,15 @@ export class ServerLink {
     readonly medplum: MedplumClient,
     public clock: Clock
   ) {
-    // What the client already knows: its last answer's RateLimit header (its age is unknown, so
-    // the reset is taken as the header says from now: later than it is, which is the safe side).
-    try {
-      const [known] = medplum.rateLimitStatus().filter((l) => /fhir/i.test(l.name));
-      if (known) {
-        this.record(known.remainingUnits, known.secondsUntilReset);
-        this.answers++;
-      }
-    } catch {
-      // an unparsable header: learn from the next answer
-    }
     const client = medplum as unknown as ClientWithFetch;
     const original = client.fetch;
     this.instrumented = typeof original === 'function';
     if (typeof original === 'function') {
       const wrapped: FetchLike = async (url, init) => {
+        const started = this.clock.now();
         // Called as MedplumClient calls it: as a method of the client.
         const response = await original.call(medplum, url, init);
+        this.longest = Math.max(this.longest, this.clock.now() - started);
         this.observe(response);
         return response.status >= 400 ? withStatusInBody(response) : response;
       };
@@ -99,6 +93,11 @@ export class ServerLink {
   /** The most points ever seen left in a window: about what a fresh window holds. */
   get largestQuotaSeen(): number {
     return this.largestRemaining;
+  }
+
+  /** The longest a request has taken to be answered, in ms. */
+  get longestRequestMs(): number {
+    return this.longest;
   }
 
   /** True once the link has seen an answer (with or without a RateLimit header). */

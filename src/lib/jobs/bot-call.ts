@@ -50,8 +50,7 @@ export async function runBotCall(
   const budgetMs = timeBudgetMs(secrets, bot ?? (secrets.TIME_BUDGET_SECONDS ? undefined : await readOwnBot(medplum, event)));
   const log = options.log ?? (() => undefined);
   const settings = call.kind === 'import' ? call.options.settings : jobSettings(secrets);
-  const context = createJobContext(medplum, { budgetMs, settings, secrets, tables: options.tables, clock, executor: options.executor, log });
-  context.deadline = start + budgetMs;
+  const context = createJobContext(medplum, { budgetMs, start, settings, secrets, tables: options.tables, clock, executor: options.executor, log });
 
   if (call.kind === 'import') {
     return importDirect(context, call.source, call.options);
@@ -92,7 +91,7 @@ async function importDirect(context: JobContext, source: CsvSource, options: Dir
     settings: options.settings,
     dryRun: options.dryRun,
     tables: context.tables,
-    deadline: context.deadline,
+    deadline: context.workDeadline,
     executor: context.executor,
     log: (line) => context.log(`${doc.name}: ${line}`),
   });

@@ -16,13 +16,22 @@ import { defaultTables } from '../tables';
 import type { TableDefinition } from '../tables/types';
 import { LEASE_MARGIN_MS, parentWaitMs } from './budget';
 
+/** Kept at the end of a budget for the last save and the call that starts the next run. */
+const MIN_FINAL_RESERVE_MS = 1000;
+
 /** What one bot invocation's jobs share: the server link, the clock, the deadline, the settings. */
 export interface JobContext {
   medplum: MedplumClient;
   link: ServerLink;
   clock: Clock;
-  /** No request or wait may start after this (ms since epoch, on `clock`). */
+  /** When the invocation's time budget ends (ms since epoch, on `clock`). */
   deadline: number;
+  /**
+   * When work stops: before the deadline by what the last save and the call that starts the next
+   * run will take (twice the slowest answer so far, at least a second), so that the invocation
+   * ends within its budget plus the one request it may have had in flight.
+   */
+  workDeadline: () => number;
   /** Retries (by HTTP status, bounded by the deadline) for the jobs' own requests. */
   retrier: Retrier;
   /** The quota as the jobs' own requests see it (imports pace themselves the same way). */
@@ -42,6 +51,8 @@ export interface JobContext {
 
 export interface JobContextOptions {
   budgetMs: number;
+  /** When the invocation started (default: now). */
+  start?: number;
   settings: ImportSettings;
   secrets?: Record<string, ProjectSetting>;
   tables?: readonly TableDefinition[];
@@ -54,13 +65,15 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
   const clock = options.executor?.clock ?? options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   const link = linkTo(medplum, clock);
-  const deadline = clock.now() + options.budgetMs;
+  const deadline = (options.start ?? clock.now()) + options.budgetMs;
+  const workDeadline = (): number =>
+    deadline - Math.min(options.budgetMs / 3, Math.max(MIN_FINAL_RESERVE_MS, 2 * link.longestRequestMs));
   const stats: RetryStats = { requests: 0, retries: 0, rateLimitWaits: 0 };
   const quota = new QuotaGovernor(link, clock, log);
   const retrier = new Retrier({
     policy: options.executor?.retry ?? DEFAULT_RETRY_POLICY,
     clock,
-    deadline,
+    deadline: workDeadline,
     quota,
     random: options.executor?.random ?? Math.random,
     log,
@@ -71,6 +84,7 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
     link,
     clock,
     deadline,
+    workDeadline,
     retrier,
     quota,
     settings: options.settings,
@@ -78,7 +92,7 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
     trusted: trustedLocations(link, options.secrets),
     parentWaitMs: parentWaitMs(options.secrets ?? {}),
     runId: generateId(),
-    executor: { ...options.executor, clock, deadline },
+    executor: { ...options.executor, clock, deadline: workDeadline },
     log,
     stats,
   };

@@ -47,7 +47,7 @@ export async function discoverUploads(context: JobContext): Promise<Discovery> {
   let url: string | undefined = medplum.fhirSearchUrl('DocumentReference', query).toString();
   for (let pageNumber = 0; url; pageNumber++) {
     // The first page is always read: recording new uploads (a Task each) is cheap and comes first.
-    if (pageNumber > 0 && context.clock.now() >= context.deadline) {
+    if (pageNumber > 0 && context.clock.now() >= context.workDeadline()) {
       complete = false;
       break;
     }

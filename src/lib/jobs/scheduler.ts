@@ -49,13 +49,23 @@ export async function handleUploadEvent(context: JobContext, doc: DocumentRefere
   }
   const { retrier, medplum } = context;
   const tasks: Task[] = [];
-  for (const upload of uploads) {
-    tasks.push(
-      (await retrier.run('finding the upload Task', () => findTask(medplum, upload))) ??
-        (await retrier.run('creating the upload Task', () => findOrCreateTask(medplum, upload, table)))
-    );
+  let ledger: PendingLedger;
+  try {
+    for (const upload of uploads) {
+      tasks.push(
+        (await retrier.run('finding the upload Task', () => findTask(medplum, upload))) ??
+          (await retrier.run('creating the upload Task', () => findOrCreateTask(medplum, upload, table)))
+      );
+    }
+    ledger = new PendingLedger(await retrier.run('listing pending imports', () => listPendingTasks(medplum)), context.tables);
+  } catch (err) {
+    if (!(err instanceof OutOfTimeError)) {
+      throw err;
+    }
+    // The server would not answer in time (rate limits): the cron sweep finds the upload later.
+    const message = `${err.message}; the next sweep records and imports the upload`;
+    return { outcome: 'interrupted', task: tasks[0] ? `Task/${tasks[0].id}` : '', file: uploads[0].fileName, message };
   }
-  const ledger = new PendingLedger(await retrier.run('listing pending imports', () => listPendingTasks(medplum)), context.tables);
   const jobs: UploadJobResult[] = [];
   for (const [i, upload] of uploads.entries()) {
     jobs.push(await runIfDue(context, tasks[i], upload, ledger));
@@ -64,48 +74,83 @@ export async function handleUploadEvent(context: JobContext, doc: DocumentRefere
 }
 
 /**
- * The scheduled (cron) run: records new uploads (a Task each), closes the Tasks of uploads that
- * were deleted or replaced, then imports what is due, parents first, until the time budget is
- * used; unfinished work resumes from its checkpoint on a later run. Files are downloaded only when
- * their job runs.
+ * The scheduled (cron) run: imports what is due, parents first, until the time budget is used,
+ * and records new uploads (a Task each). Pending work comes first: when nothing pending can run,
+ * the new uploads are looked for first, else after, with the time left (Subscriptions give most
+ * uploads their Task at once; this is the safety net). Tasks of uploads that were deleted or
+ * replaced are closed. Files are downloaded only when their job runs; unfinished work resumes
+ * from its checkpoint on a later run.
  */
 export async function runSweep(context: JobContext): Promise<SweepResult> {
-  const { retrier, medplum, log } = context;
   const jobs: UploadJobResult[] = [];
   let ledger: PendingLedger | undefined;
   try {
-    const discovery = await discoverUploads(context);
-    const known = await keysWithTasks(context, discovery.uploads);
-    for (const upload of discovery.uploads.filter((u) => !known.has(u.key))) {
-      await retrier.run('creating an upload Task', () => findOrCreateTask(medplum, upload));
-      known.add(upload.key);
+    ledger = await pendingLedger(context);
+    let uploads = new Map<string, Upload>();
+    const discoverFirst = dueOrder(context, ledger).length === 0;
+    if (discoverFirst) {
+      uploads = await recordNewUploads(context);
+      ledger = await pendingLedger(context);
     }
-    ledger = new PendingLedger(await retrier.run('listing pending imports', () => listPendingTasks(medplum)), context.tables);
-    const uploads = new Map(discovery.uploads.map((u) => [u.key, u]));
-
-    for (const task of dueOrder(context, ledger)) {
-      if (context.clock.now() >= context.deadline) {
-        break;
-      }
-      const upload = uploads.get(uploadKey(task) ?? '') ?? (await currentUpload(context, task));
-      if (!upload) {
-        await closeOrphan(context, task, ledger);
-        continue;
-      }
-      const job = await runIfDue(context, task, upload, ledger);
-      jobs.push(job);
-      log(`${job.file}: ${job.outcome}${job.message ? ` (${job.message})` : ''}`);
-      if (job.outcome === 'paused') {
-        break; // out of time or quota: the next run goes on
-      }
+    if (await runDue(context, ledger, uploads, jobs)) {
+      return { jobs, pending: ledger.pending.length };
+    }
+    if (!discoverFirst) {
+      const found = await recordNewUploads(context);
+      const before = new Set(ledger.pending.map((t) => t.id));
+      ledger = await pendingLedger(context);
+      const fresh = new PendingLedger(ledger.pending.filter((t) => !before.has(t.id)), context.tables);
+      await runDue(context, fresh, found, jobs);
     }
   } catch (err) {
     if (!(err instanceof OutOfTimeError)) {
       throw err;
     }
-    log(`sweep stopped: ${err.message}`);
+    context.log(`sweep stopped: ${err.message}`);
   }
   return { jobs, pending: ledger?.pending.length ?? 0 };
+}
+
+async function pendingLedger(context: JobContext): Promise<PendingLedger> {
+  const tasks = await context.retrier.run('listing pending imports', () => listPendingTasks(context.medplum));
+  return new PendingLedger(tasks, context.tables);
+}
+
+/** Looks for uploads changed since the last scan and gives the new ones their Task. */
+async function recordNewUploads(context: JobContext): Promise<Map<string, Upload>> {
+  const discovery = await discoverUploads(context);
+  const known = await keysWithTasks(context, discovery.uploads);
+  for (const upload of discovery.uploads.filter((u) => !known.has(u.key))) {
+    await context.retrier.run('creating an upload Task', () => findOrCreateTask(context.medplum, upload));
+    known.add(upload.key);
+  }
+  return new Map(discovery.uploads.map((u) => [u.key, u]));
+}
+
+/** Runs the due jobs in order until time (or quota) runs out; true when it stopped for that. */
+async function runDue(
+  context: JobContext,
+  ledger: PendingLedger,
+  uploads: ReadonlyMap<string, Upload>,
+  jobs: UploadJobResult[]
+): Promise<boolean> {
+  for (const task of dueOrder(context, ledger)) {
+    if (context.clock.now() >= context.workDeadline()) {
+      return true;
+    }
+    const upload = uploads.get(uploadKey(task) ?? '') ?? (await currentUpload(context, task));
+    if (!upload) {
+      await closeOrphan(context, task, ledger);
+      continue;
+    }
+    const job = await runIfDue(context, task, upload, ledger);
+    jobs.push(job);
+    context.log(`${job.file}: ${job.outcome}${job.message ? ` (${job.message})` : ''}`);
+    if (job.outcome === 'paused') {
+      return true; // out of time or quota: the next run goes on
+    }
+  }
+  return context.clock.now() >= context.workDeadline();
 }
 
 /** Claimable Tasks in the order to run them: files of unknown table first, then parents before children. */
@@ -145,7 +190,7 @@ async function runIfDue(context: JobContext, task: Task, upload: Upload, ledger:
     }
   }
   try {
-    await context.quota.ensureRoomToStart(context.deadline);
+    await context.quota.ensureRoomToStart(context.workDeadline());
   } catch (err) {
     if (err instanceof OutOfTimeError) {
       return { ...base, outcome: 'paused', message: `not started: ${err.message}; the next run takes it` };

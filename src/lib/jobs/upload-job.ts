@@ -68,20 +68,23 @@ class ClaimedTask {
     return `Task/${this.current.id}`;
   }
 
-  async save(change: TaskChange): Promise<void> {
+  /** `final`: the save that records where a stopping run left off, made even at the deadline. */
+  async save(change: TaskChange, final = false): Promise<void> {
     const { medplum, retrier } = this.context;
     const next = changedTask(this.current, change);
     const versionId = this.current.meta?.versionId;
     try {
-      this.current = await retrier.run(`saving ${this.reference}`, () =>
-        putTaskIfVersion(medplum, versionId, next, this.reference)
-      );
+      this.current = await retrier.run(`saving ${this.reference}`, () => putTaskIfVersion(medplum, versionId, next, this.reference), {
+        final,
+      });
     } catch (err) {
       if (!(err instanceof LostClaimError)) {
         throw err;
       }
-      const stored = await retrier.run(`reading ${this.reference}`, () =>
-        medplum.readResource('Task', this.current.id as string, { cache: 'no-cache', maxRetries: 0 })
+      const stored = await retrier.run(
+        `reading ${this.reference}`,
+        () => medplum.readResource('Task', this.current.id as string, { cache: 'no-cache', maxRetries: 0 }),
+        { final }
       );
       if (claimHolder(stored) !== this.context.runId || stored.lastModified !== next.lastModified) {
         throw err;
@@ -93,7 +96,7 @@ class ClaimedTask {
   /** Saves a last change; when even that fails the claim runs out by itself. */
   async release(change: TaskChange): Promise<void> {
     try {
-      await this.save({ ...change, leaseUntil: 0 });
+      await this.save({ ...change, leaseUntil: 0 }, true);
     } catch (err) {
       this.context.log(`${this.reference}: could not save (${normalizeErrorString(err)}); its claim runs out by itself`);
     }
@@ -231,7 +234,7 @@ class FileJob {
         skipRows: retryRows ? undefined : this.passStart.doneRows,
         onlyRows: retryRows,
         deferMissingParents: mayWait,
-        deadline: this.context.deadline,
+        deadline: this.context.workDeadline,
         keepFailedFields: true,
         executor: this.context.executor,
         log: (line) => this.context.log(`${this.upload.fileName}: ${line}`),
@@ -240,13 +243,12 @@ class FileJob {
             this.rejected.push(r);
           }
         },
-        onCheckpoint: (c) => this.saveProgress(c, false),
+        onCheckpoint: (c) => this.saveProgress(c),
       });
       if (outcome.stoppedAt) {
-        await this.saveProgress(outcome.stoppedAt, true);
-        const done = this.report?.rows ?? 0;
+        const done = this.merged(outcome.stoppedAt.report).rows;
         const message = `paused after row ${outcome.stoppedAt.resumeAfterRow} (${done} of ${this.shape.dataRows} rows done); resumes on the next run`;
-        await this.claimed.release({ businessStatus: message });
+        await this.saveProgress(outcome.stoppedAt, { businessStatus: message, leaseUntil: 0 });
         return this.result('paused', message);
       }
       this.report = this.merged(outcome.report);
@@ -277,8 +279,11 @@ class FileJob {
     return this.reportAtStart ? mergeReports(this.reportAtStart, runReport) : runReport;
   }
 
-  /** After every batch (and at a stop): where the pass stands, saved in the Task before going on. */
-  private async saveProgress(c: Checkpoint, stopped: boolean): Promise<void> {
+  /**
+   * After every batch: where the pass stands, saved in the Task before going on. At a stop
+   * (`stopping`: the last change, releasing the claim) the same save is the run's last.
+   */
+  private async saveProgress(c: Checkpoint, stopping?: TaskChange): Promise<void> {
     const start = this.passStart;
     const doneBeyond = new Set(c.doneBeyond);
     const deferredRows = new Set([...start.deferredRows, ...c.deferred]);
@@ -287,13 +292,18 @@ class FileJob {
       : { ...start, resumeAfterRow: c.resumeAfterRow, doneRows: doneBeyond, deferredRows };
     const report = this.merged(c.report);
     const done = report.rows + deferredRows.size;
-    await this.claimed.save({
+    const change: TaskChange = {
       checkpoint,
       report,
       table: this.shape.table.name,
-      rejectedRowsPart: await this.rejectedPart(),
-      ...(stopped ? {} : { businessStatus: `importing: ${done} of ${this.shape.dataRows} rows`, leaseUntil: leaseUntil(this.context) }),
-    });
+      rejectedRowsPart: await this.rejectedPart(Boolean(stopping)),
+      ...(stopping ?? { businessStatus: `importing: ${done} of ${this.shape.dataRows} rows`, leaseUntil: leaseUntil(this.context) }),
+    };
+    if (stopping) {
+      await this.claimed.release(change);
+    } else {
+      await this.claimed.save(change);
+    }
     this.report = report;
   }
 
@@ -341,14 +351,14 @@ class FileJob {
    * Saves the failed rows gathered since the last save as a part of the rejected-rows file: a
    * complete CSV (with the header), so that a run that stops loses none of them.
    */
-  private async rejectedPart(): Promise<Attachment | undefined> {
+  private async rejectedPart(final = false): Promise<Attachment | undefined> {
     if (this.rejected.length === 0) {
       return undefined;
     }
     const rows = this.rejected;
     this.rejected = [];
     const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart).length;
-    return this.createRejectedFile(rejectedRowsCsv(this.shape.header, rows), `part-${parts + 1}`);
+    return this.createRejectedFile(rejectedRowsCsv(this.shape.header, rows), `part-${parts + 1}`, final);
   }
 
   /**
@@ -383,11 +393,13 @@ class FileJob {
    * A rejected-rows file as a Binary (not a DocumentReference: that would be imported as an
    * upload).
    */
-  private async createRejectedFile(text: string, part?: string): Promise<Attachment> {
+  private async createRejectedFile(text: string, part?: string, final = false): Promise<Attachment> {
     const { medplum, retrier } = this.context;
     const title = this.rejectedTitle(part);
-    const binary = await retrier.run(`saving ${title}`, () =>
-      medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 })
+    const binary = await retrier.run(
+      `saving ${title}`,
+      () => medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 }),
+      { final }
     );
     return { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
   }
