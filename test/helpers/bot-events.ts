@@ -64,9 +64,9 @@ type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
  */
 export function interceptServer(
   medplum: LocalMedplum,
-  hook: (url: string, init: RequestInit | undefined, next: () => Promise<Response>) => Promise<Response>
+  hook: (url: string, init: RequestInit | undefined, next: (changed?: RequestInit) => Promise<Response>) => Promise<Response>
 ): void {
   const client = medplum as unknown as { fetch: FetchLike };
   const original = client.fetch;
-  client.fetch = (url, init) => hook(url, init, () => original.call(medplum, url, init));
+  client.fetch = (url, init) => hook(url, init, (changed) => original.call(medplum, url, changed ?? init));
 }
