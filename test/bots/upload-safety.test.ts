@@ -7,7 +7,7 @@ import { createLocalMedplum } from '../../src/lib/local-medplum';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
 import { binaryAttachment, botRun, documentWith, interceptServer, jobResult, taskReportOf } from '../helpers/bot-events';
 import { guideCsv } from '../helpers/guide';
-import { cronBot, importTasks } from '../helpers/uploads';
+import { cronBot, importTasks, queueUpload } from '../helpers/uploads';
 import { BotRunError } from '../helpers/vm-runner';
 
 const PATIENTS = guideCsv('patients.csv');
@@ -159,7 +159,7 @@ describe("no upload reaches another upload's Task", () => {
     const honestBinary = /([A-Za-z0-9\-.]+)\/[^/]+\?/.exec(honest.content[0].attachment.url as string)?.[1] as string;
     expect(honestBinary).toBeTruthy();
     // Queued, not yet imported: a Task another upload might try to reach.
-    await botRun(medplum, cronBot, { secrets: { TIME_BUDGET_SECONDS: '0.001' } });
+    await queueUpload(medplum, honest);
     const [queued] = taskFor(medplum, honest.id);
     expect(queued.status).toBe('requested');
 

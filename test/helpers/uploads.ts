@@ -1,5 +1,8 @@
 import type { Bot, DocumentReference, Task } from '@medplum/fhirtypes';
 import { join } from 'node:path';
+import { linkTo } from '../../src/lib/execute/server-link';
+import { trustedLocations } from '../../src/lib/input/download';
+import { findOrCreateTask, uploadsOf } from '../../src/lib/jobs/task-ledger';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
 import { runBotInVm } from './vm-runner';
 
@@ -42,4 +45,18 @@ export async function runBot(
 /** The import Tasks (one per upload), not the sweep's own bookkeeping Task. */
 export function importTasks(medplum: LocalMedplum): Task[] {
   return medplum.allResources<Task>('Task').filter((t) => t.code?.coding?.some((c) => c.code === 'csv-import'));
+}
+
+/**
+ * Gives an upload its Task without running it (as a sweep does that runs out of time first),
+ * dated by `clock` when the test simulates time.
+ */
+export async function queueUpload(medplum: LocalMedplum, doc: DocumentReference, clock?: { now(): number }): Promise<Task> {
+  const [upload] = uploadsOf(doc, trustedLocations(linkTo(medplum)));
+  const task = await findOrCreateTask(medplum, upload);
+  if (!clock) {
+    return task;
+  }
+  const now = new Date(clock.now()).toISOString();
+  return medplum.updateResource({ ...task, authoredOn: now, lastModified: now });
 }

@@ -10,7 +10,7 @@ import { runSchedule } from '../helpers/bot-schedule';
 import type { FakeClock } from '../helpers/clock';
 import { createFakeClock } from '../helpers/clock';
 import { GUIDE_FILES, guideCsv } from '../helpers/guide';
-import { importTasks } from '../helpers/uploads';
+import { importTasks, queueUpload } from '../helpers/uploads';
 
 const SECRETS = { TIME_BUDGET_SECONDS: '6' };
 
@@ -86,9 +86,10 @@ describe('orphans never block other tables', () => {
     const clock = createFakeClock();
     const medplum = createLocalMedplum({ clock, serverTime: { perRequestMs: 10 } });
     const patients = await upload(medplum, 'patients.csv');
-    await upload(medplum, 'encounters.csv');
-    // Both Tasks are created (the run's budget ends before any job starts).
-    await botRun(medplum, { resourceType: 'Bot', id: 'import-csv', timeout: 10 }, { clock, secrets: { TIME_BUDGET_SECONDS: '0.001' } });
+    const encounters = await upload(medplum, 'encounters.csv');
+    // Both have their Tasks, neither was imported yet.
+    await queueUpload(medplum, patients, clock);
+    await queueUpload(medplum, encounters, clock);
     expect(importTasks(medplum).map((t) => t.status)).toEqual(['requested', 'requested']);
 
     await medplum.deleteResource('DocumentReference', patients.id as string);
@@ -107,7 +108,7 @@ describe('orphans never block other tables', () => {
     const clock = createFakeClock();
     const medplum = createLocalMedplum({ clock, serverTime: { perRequestMs: 10 } });
     const doc = await upload(medplum, 'patients.csv');
-    await botRun(medplum, { resourceType: 'Bot', id: 'import-csv', timeout: 10 }, { clock, secrets: { TIME_BUDGET_SECONDS: '0.001' } });
+    await queueUpload(medplum, doc, clock);
     const replacement = await binaryAttachment(medplum, guideCsv('patients.csv').replace('P002', 'P003'), {
       contentType: 'text/csv',
       title: 'patients-v2.csv',

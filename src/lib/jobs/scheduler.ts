@@ -97,10 +97,11 @@ export async function runSweep(context: JobContext): Promise<SweepResult> {
     }
     if (!discoverFirst) {
       const found = await recordNewUploads(context);
-      const before = new Set(ledger.pending.map((t) => t.id));
       ledger = await pendingLedger(context);
-      const fresh = new PendingLedger(ledger.pending.filter((t) => !before.has(t.id)), context.tables);
-      await runDue(context, fresh, found, jobs);
+      // The new uploads, and jobs that waited for what may have just been imported, in order.
+      const handled = new Set(jobs.filter((j) => j.outcome !== 'waiting').map((j) => j.task));
+      const next = new PendingLedger(ledger.pending, context.tables);
+      await runDue(context, next, found, jobs, (task) => !handled.has(`Task/${task.id}`));
     }
   } catch (err) {
     if (!(err instanceof OutOfTimeError)) {
@@ -132,9 +133,10 @@ async function runDue(
   context: JobContext,
   ledger: PendingLedger,
   uploads: ReadonlyMap<string, Upload>,
-  jobs: UploadJobResult[]
+  jobs: UploadJobResult[],
+  include: (task: Task) => boolean = () => true
 ): Promise<boolean> {
-  for (const task of dueOrder(context, ledger)) {
+  for (const task of dueOrder(context, ledger).filter(include)) {
     if (context.clock.now() >= context.workDeadline()) {
       return true;
     }

@@ -210,6 +210,13 @@ export interface TaskChange {
   error?: string;
 }
 
+/** True when instant `a` is after (or at) instant `b`; unparsable times lose. */
+function later(a: string, b: string): boolean {
+  const ta = Date.parse(a);
+  const tb = Date.parse(b);
+  return Number.isNaN(tb) || (!Number.isNaN(ta) && ta >= tb);
+}
+
 function withExtension(extensions: Extension[] | undefined, url: string, value: Extension | undefined): Extension[] | undefined {
   const others = (extensions ?? []).filter((e) => e.url !== url);
   const all = value ? [...others, value] : others;
@@ -226,7 +233,10 @@ export function reportForTask(report: ImportReport): ImportReport {
 
 /** Applies a change to a Task, as a new resource. */
 export function changedTask(task: Task, change: TaskChange): Task {
-  const next: Task = { ...task, lastModified: new Date().toISOString() };
+  // Never before the Task's own times (Task inv-1), whatever the clocks of earlier writers said.
+  const now = new Date().toISOString();
+  const lastModified = [now, task.authoredOn ?? '', task.lastModified ?? ''].reduce((a, b) => (later(a, b) ? a : b));
+  const next: Task = { ...task, lastModified };
   if (change.status) {
     next.status = change.status;
     if (change.status === 'in-progress' && !task.executionPeriod?.start) {

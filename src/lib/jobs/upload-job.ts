@@ -126,7 +126,8 @@ export async function runUploadJob(
     if (err instanceof OutOfTimeError) {
       return { ...base, outcome: 'paused', message: err.message };
     }
-    throw err;
+    // The claim itself was refused or kept failing: the Task stays as it was, for a later run.
+    return { ...base, outcome: 'interrupted', message: `could not claim the upload: ${normalizeErrorString(err)}` };
   }
 
   let table: TableDefinition | undefined;
