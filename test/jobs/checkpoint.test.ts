@@ -6,7 +6,9 @@ import type { ImportReport } from '../../src/lib';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import { patientsCsv } from '../helpers/generate';
 import { canonicalState } from '../helpers/state';
-import { cronBot, importTasks, runBot, uploadCsv } from '../helpers/uploads';
+import { createFakeClock } from '../helpers/clock';
+import { BOT_DIST, cronBot, importTasks, runBot, uploadCsv } from '../helpers/uploads';
+import { runBotInVm } from '../helpers/vm-runner';
 
 const ROWS = 200_000;
 
@@ -43,8 +45,9 @@ describe('checkpointed imports', () => {
     expect(report.errors.map((e) => e.row)).toEqual([6, 150_001, 199_001]);
     expect(report.resumeAfterRow).toBeUndefined();
 
-    const rejected = task.output?.find((o) => o.type.text === 'rejected-rows')?.valueAttachment;
-    const rejectedText = await (await medplum.download(rejected?.url as string)).text();
+    const rejectedFiles = (task.output ?? []).filter((o) => o.type.text === 'rejected-rows');
+    expect(rejectedFiles).toHaveLength(1);
+    const rejectedText = await (await medplum.download(rejectedFiles[0].valueAttachment?.url as string)).text();
     const rejectedRows = Papa.parse<Record<string, string>>(rejectedText, { header: true, skipEmptyLines: true }).data;
     expect(rejectedRows.map((r) => [r.source_row, r.gender, r.import_error])).toEqual(
       ['6', '150001', '199001'].map((row) => [row, 'Z', 'gender: gender is not a known code: one of M, F, O, U'])
@@ -53,3 +56,46 @@ describe('checkpointed imports', () => {
     expect(canonicalState(medplum).filter((r) => r.includes('"Patient"'))).toEqual(canonicalState(oneRun));
   }, 600_000);
 });
+
+describe('rejected rows across stops', () => {
+  it('rows that failed just before a stop still reach the rejected-rows file, each once', async () => {
+    // A slow server (1 s an answer) and small batches: runs stop often, some right after a batch
+    // whose progress save the deadline refuses; the rows it failed must not be lost with it.
+    const clock = createFakeClock();
+    const medplum = createLocalMedplum({ clock, serverTime: { perRequestMs: 1000 } });
+    const lines = patientsCsv(600, 12).split('\n');
+    const bad = [3, 60, 61, 150, 299, 300, 451, 600];
+    for (const row of bad) {
+      lines[row - 1] = lines[row - 1].replace(/,[MFOU]$/, ',Z');
+    }
+    await uploadCsv(medplum, 'patients.csv', lines.join('\n'));
+    let task: Task | undefined;
+    for (let run = 0; run < 60 && task?.status !== 'completed'; run++) {
+      await runBotInVm({
+        distPath: BOT_DIST,
+        medplum,
+        clock,
+        event: { input: cronBot, contentType: 'application/fhir+json', secrets: secrets({ TIME_BUDGET_SECONDS: '7', BATCH_SIZE: '50' }) },
+      });
+      task = importTasks(medplum)[0];
+      clock.advance(60_000);
+    }
+    expect(task?.status).toBe('completed');
+    const report = JSON.parse(task?.output?.find((o) => o.type.text === 'report')?.valueString ?? '{}') as ImportReport;
+    expect(report).toMatchObject({ rows: 600, created: 600 - bad.length, failed: bad.length });
+    // One file, or (when a run had no time to merge them) its parts, each a complete CSV.
+    const files = (task?.output ?? []).filter((o) => o.type.text === 'rejected-rows').map((o) => o.valueAttachment?.url as string);
+    expect(files.length).toBeGreaterThanOrEqual(1);
+    const rows: Record<string, string>[] = [];
+    for (const url of files) {
+      const text = await (await medplum.download(url)).text();
+      rows.push(...Papa.parse<Record<string, string>>(text, { header: true, skipEmptyLines: true }).data);
+    }
+    expect(rows.map((r) => Number(r.source_row))).toEqual(bad);
+    expect((task?.output ?? []).filter((o) => o.type.text === 'rejected-rows-part')).toEqual([]);
+  }, 120_000);
+});
+
+function secrets(values: Record<string, string>): Record<string, { name: string; valueString: string }> {
+  return Object.fromEntries(Object.entries(values).map(([name, valueString]) => [name, { name, valueString }]));
+}

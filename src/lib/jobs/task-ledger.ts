@@ -205,8 +205,10 @@ export interface TaskChange {
   report?: ImportReport;
   /** Adds a part of the rejected rows written since the last save. */
   rejectedRowsPart?: Attachment;
-  /** The whole rejected-rows file (a part it is made of is no longer listed as a part). */
-  rejectedRows?: Attachment;
+  /** Replaces every part with these (parts merged into one). */
+  rejectedRowsParts?: Attachment[];
+  /** The rejected-rows file(s) of the finished import: replace the parts. */
+  rejectedRows?: Attachment[];
   error?: string;
 }
 
@@ -283,19 +285,18 @@ export function changedTask(task: Task, change: TaskChange): Task {
   const outputs: TaskOutput[] = (next.output ?? []).filter(
     (o) =>
       !(change.report && o.type.text === names.report) &&
-      !(change.rejectedRows && o.type.text === names.rejectedRows) &&
-      // A part promoted to the whole file is listed once.
-      !(change.rejectedRows && o.type.text === names.rejectedRowsPart && o.valueAttachment?.url === change.rejectedRows.url) &&
+      !(change.rejectedRows && (o.type.text === names.rejectedRows || o.type.text === names.rejectedRowsPart)) &&
+      !(change.rejectedRowsParts && o.type.text === names.rejectedRowsPart) &&
       !(change.error && o.type.text === names.error)
   );
   if (change.report) {
     outputs.push({ type: { text: names.report }, valueString: JSON.stringify(reportForTask(change.report)) });
   }
-  if (change.rejectedRowsPart) {
-    outputs.push({ type: { text: names.rejectedRowsPart }, valueAttachment: change.rejectedRowsPart });
+  for (const part of [...(change.rejectedRowsParts ?? []), ...(change.rejectedRowsPart ? [change.rejectedRowsPart] : [])]) {
+    outputs.push({ type: { text: names.rejectedRowsPart }, valueAttachment: part });
   }
-  if (change.rejectedRows) {
-    outputs.push({ type: { text: names.rejectedRows }, valueAttachment: change.rejectedRows });
+  for (const file of change.rejectedRows ?? []) {
+    outputs.push({ type: { text: names.rejectedRows }, valueAttachment: file });
   }
   if (change.error) {
     outputs.push({ type: { text: names.error }, valueString: change.error });

@@ -30,6 +30,9 @@ import {
   withClaimHolder,
 } from './task-ledger';
 
+/** Parts of the rejected-rows file beyond which a running import merges them. */
+const MAX_REJECTED_PARTS = 8;
+
 /** What happened to one upload in this invocation. */
 export interface UploadJobResult {
   task: string;
@@ -93,12 +96,14 @@ class ClaimedTask {
     }
   }
 
-  /** Saves a last change; when even that fails the claim runs out by itself. */
-  async release(change: TaskChange): Promise<void> {
+  /** Saves a last change; when even that fails (false) the claim runs out by itself. */
+  async release(change: TaskChange): Promise<boolean> {
     try {
       await this.save({ ...change, leaseUntil: 0 }, true);
+      return true;
     } catch (err) {
       this.context.log(`${this.reference}: could not save (${normalizeErrorString(err)}); its claim runs out by itself`);
+      return false;
     }
   }
 }
@@ -255,22 +260,17 @@ class FileJob {
       this.report = this.merged(outcome.report);
       const waiting = new Set([...this.passStart.deferredRows, ...outcome.deferred]);
       if (waiting.size === 0) {
-        return this.complete();
+        return this.complete(outcome.report.rows > 0);
       }
       // Some rows wait for their parents: the next pass retries them, later or (the wait over) now.
       this.passStart = { resumeAfterRow: 0, doneRows: new Set(), retryRows: waiting, deferredRows: new Set(), deferredAt: this.context.clock.now() };
       this.reportAtStart = this.report;
       if (mayWait) {
         const message = await this.waitingMessage(waiting.size);
-        const rejectedRowsPart = await this.rejectedPart();
-        await this.claimed.release({
-          status: 'requested',
-          businessStatus: message,
-          table: this.shape.table.name,
-          checkpoint: this.passStart,
-          report: this.report,
-          rejectedRowsPart,
-        });
+        await this.saveWithRejectedRows(
+          { status: 'requested', businessStatus: message, table: this.shape.table.name, checkpoint: this.passStart, report: this.report },
+          true
+        );
         return this.result('waiting', message);
       }
     }
@@ -297,27 +297,50 @@ class FileJob {
       checkpoint,
       report,
       table: this.shape.table.name,
-      rejectedRowsPart: await this.rejectedPart(Boolean(stopping)),
       ...(stopping ?? { businessStatus: `importing: ${done} of ${this.shape.dataRows} rows`, leaseUntil: leaseUntil(this.context) }),
     };
-    if (stopping) {
-      await this.claimed.release(change);
-    } else {
-      await this.claimed.save(change);
-    }
+    await this.saveWithRejectedRows(change, Boolean(stopping));
     this.report = report;
   }
 
-  private async complete(): Promise<UploadJobResult> {
+  /**
+   * Saves a change with the failed rows gathered since the last save, as a new part of the
+   * rejected-rows file; they are forgotten only once the save holding them succeeded (else the
+   * next save, or the run that resumes from the last checkpoint, records them).
+   * `last`: the run's final save, which releases the claim and is made even at the deadline.
+   */
+  private async saveWithRejectedRows(change: TaskChange, last: boolean): Promise<void> {
+    const count = this.rejected.length;
+    const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart).length;
+    const part = count
+      ? await this.createRejectedFile(rejectedRowsCsv(this.shape.header, this.rejected.slice(0, count)), `part-${parts + 1}`, last)
+      : undefined;
+    const withPart = { ...change, ...(part ? { rejectedRowsPart: part } : {}) };
+    if (last ? await this.claimed.release(withPart) : (await this.claimed.save(withPart), true)) {
+      this.rejected.splice(0, count);
+    }
+    if (part && !last) {
+      await this.consolidateParts();
+    }
+  }
+
+  /** `busy`: this run imported rows; a run that only finishes up can spend its whole budget merging. */
+  private async complete(busy: boolean): Promise<UploadJobResult> {
     const { resumeAfterRow: _resumed, ...report } = this.report ?? emptyReport(this.shape, this.doc.name);
-    const rejectedRows = await this.mergedRejectedRows();
+    const rejectedRows = await this.finalRejectedRows();
+    if (busy && rejectedRows.length > 1) {
+      // Not enough time left to make one file: the next run does it, first thing.
+      const message = 'every row is imported; the rejected-rows file is merged by the next run';
+      await this.claimed.release({ businessStatus: message, rejectedRowsParts: rejectedRows, report: this.report });
+      return this.result('paused', message);
+    }
     await this.claimed.release({
       status: 'completed',
       table: this.shape.table.name,
       businessStatus: `${report.rows} rows: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed, ${report.skipped} skipped`,
       checkpoint: { resumeAfterRow: 0, doneRows: new Set(), deferredRows: new Set() },
       report,
-      rejectedRows,
+      ...(rejectedRows.length ? { rejectedRows } : {}),
     });
     this.report = report;
     return this.result('completed');
@@ -349,41 +372,62 @@ class FileJob {
   }
 
   /**
-   * Saves the failed rows gathered since the last save as a part of the rejected-rows file: a
-   * complete CSV (with the header), so that a run that stops loses none of them.
+   * The rejected-rows file of the finished import: the parts merged into one (each part is a
+   * complete CSV, with the header). When the time left does not allow reading them all, the parts
+   * are listed as they are rather than holding the import open.
    */
-  private async rejectedPart(final = false): Promise<Attachment | undefined> {
-    if (this.rejected.length === 0) {
-      return undefined;
-    }
-    const rows = this.rejected;
+  private async finalRejectedRows(): Promise<Attachment[]> {
+    const saved = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart);
+    const last = this.rejected.length
+      ? await this.createRejectedFile(rejectedRowsCsv(this.shape.header, this.rejected), `part-${saved.length + 1}`, true)
+      : undefined;
     this.rejected = [];
-    const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart).length;
-    return this.createRejectedFile(rejectedRowsCsv(this.shape.header, rows), `part-${parts + 1}`, final);
+    const parts = [...saved, ...(last ? [last] : [])];
+    if (parts.length === 1) {
+      return [{ ...parts[0], title: this.rejectedTitle() }];
+    }
+    const merged = await this.mergeParts(parts);
+    return merged.length === 1 ? [{ ...merged[0], title: this.rejectedTitle() }] : merged;
   }
 
   /**
-   * The rejected-rows file: the only part as it is, or every part in order under one header (the
-   * parts stay listed in the Task: the bot deletes nothing).
+   * Merges parts, in order, into one file, as far as the time left allows: the merged file
+   * followed by the parts not reached (the same parts when none could be read).
    */
-  private async mergedRejectedRows(): Promise<Attachment | undefined> {
-    const last = await this.rejectedPart();
-    const parts = [...outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart), ...(last ? [last] : [])];
-    if (parts.length <= 1) {
-      return parts[0] && { ...parts[0], title: this.rejectedTitle() };
-    }
+  private async mergeParts(parts: readonly Attachment[]): Promise<Attachment[]> {
+    const { clock, link } = this.context;
     let text = '';
+    let merged = 0;
     for (const part of parts) {
       const binaryId = /^Binary\/([^/]+)$/.exec(part.url ?? '')?.[1];
-      if (binaryId) {
-        const bytes = await downloadBinary(this.context.link, this.context.trusted, binaryId, part.title ?? 'rejected rows', {
-          retrier: this.context.retrier,
-        });
-        const partText = new TextDecoder().decode(bytes);
-        text += text ? withoutHeader(partText) : partText;
+      // Room for this download and the file's creation, with the slowest answer seen so far.
+      if (!binaryId || clock.now() + 2 * Math.max(1000, link.longestRequestMs) > this.context.workDeadline()) {
+        break;
       }
+      const bytes = await downloadBinary(link, this.context.trusted, binaryId, part.title ?? 'rejected rows', {
+        retrier: this.context.retrier,
+      });
+      const partText = new TextDecoder().decode(bytes);
+      text += text ? withoutHeader(partText) : partText;
+      merged++;
     }
-    return this.createRejectedFile(text);
+    if (merged < 2) {
+      return [...parts];
+    }
+    const file = await this.createRejectedFile(text, `part-1-${merged}`, true);
+    return [file, ...parts.slice(merged)];
+  }
+
+  /** Keeps the number of parts small while a long import runs: merges them once there are many. */
+  private async consolidateParts(): Promise<void> {
+    const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart);
+    if (parts.length < MAX_REJECTED_PARTS) {
+      return;
+    }
+    const merged = await this.mergeParts(parts);
+    if (merged.length < parts.length) {
+      await this.claimed.save({ rejectedRowsParts: merged });
+    }
   }
 
   private rejectedTitle(part?: string): string {
