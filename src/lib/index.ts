@@ -16,12 +16,9 @@ export type { BotCall, CsvSource, DirectImport } from './input/event';
 export { classifyBotCall, BotInputError, HOW_TO_CALL, MAX_CSV_BYTES } from './input/event';
 export type { ImportReport, RowError, RowResult, RowSkip, RowState } from './report';
 export type { ImportSettings, SettingsInput } from './settings';
-export { defaultSettings, resolveSettings, identifierSystem, DEFAULT_ENCOUNTER_CLASS_MAP } from './settings';
+export { defaultSettings, resolveSettings, identifierSystem } from './settings';
 export { defaultTables, detectTable, findTable, normalizeColumnName } from './tables';
-export { patientsTable, GENDER_CODES } from './tables/patients';
 export { conditionCatalogTable, catalogIdentity, ICD10_SYSTEM } from './tables/condition-catalog';
-export { patientConditionsTable } from './tables/patient-conditions';
-export { encountersTable } from './tables/encounters';
 export { RowReader } from './tables/row-reader';
 export type {
   AggregatePlan,
@@ -34,6 +31,12 @@ export type {
   WriteUnit,
 } from './tables/types';
 export { single, together, referenceByIdentifier } from './tables/write-units';
+export type { MappingFileSource, MappingSet } from './mapping/load';
+export { loadMappingSet, MAPPING_SUFFIX } from './mapping/load';
+export { MappingSetError } from './mapping/problems';
+export type { MappingProblem } from './mapping/problems';
+export type { MappingFile } from './mapping/format';
+export { DEFAULT_PROFILE, loadProfile, profileNames, BUILT_IN_TABLES } from './profiles';
 // Not exported here: the local in-memory Medplum (src/lib/local-medplum). It is built on
 // development dependencies (@medplum/mock, @medplum/fhir-router), so the engine's entry point must
 // not pull it in; the command line loads it with import() only when it is asked for.

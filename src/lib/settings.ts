@@ -17,8 +17,6 @@ export interface ImportSettings {
   batchSize: number;
   /** Upper bound on one request body; the server refuses JSON bodies over 1 MB. */
   maxRequestBytes: number;
-  /** Legacy encounter type -> FHIR Encounter.class (v3 ActEncounterCode). Keys are matched case-insensitively. */
-  encounterClassMap: Record<string, EncounterClassCode>;
 }
 
 /** The default identifier base; real migrations should set their own (bot secret IDENTIFIER_BASE). */
@@ -34,63 +32,11 @@ export const DEFAULT_BATCH_SIZE = 500;
 /** Safety margin under the server's 1 MB `maxJsonSize`. */
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
 
-/**
- * The encounter classes Encounter.class may hold: the HL7 v3 ActEncounterCode value set
- * (http://terminology.hl7.org/ValueSet/v3-ActEncounterCode), codes of the v3 ActCode system, with
- * their displays.
- */
-export const ENCOUNTER_CLASS_DISPLAY = {
-  AMB: 'ambulatory',
-  EMER: 'emergency',
-  FLD: 'field',
-  HH: 'home health',
-  IMP: 'inpatient encounter',
-  ACUTE: 'inpatient acute',
-  NONAC: 'inpatient non-acute',
-  OBSENC: 'observation encounter',
-  PRENC: 'pre-admission',
-  SS: 'short stay',
-  VR: 'virtual',
-} as const satisfies Record<string, string>;
-
-export type EncounterClassCode = keyof typeof ENCOUNTER_CLASS_DISPLAY;
-
-const ENCOUNTER_CLASS_CODES = Object.keys(ENCOUNTER_CLASS_DISPLAY) as EncounterClassCode[];
-
-/**
- * Default encounter type -> class table (http://terminology.hl7.org/CodeSystem/v3-ActCode).
- * Override it with the ENCOUNTER_CLASS_MAP secret or the `encounterClassMap` input (JSON object).
- */
-export const DEFAULT_ENCOUNTER_CLASS_MAP: Record<string, EncounterClassCode> = {
-  checkup: 'AMB',
-  'follow-up': 'AMB',
-  followup: 'AMB',
-  office: 'AMB',
-  outpatient: 'AMB',
-  ambulatory: 'AMB',
-  consultation: 'AMB',
-  emergency: 'EMER',
-  er: 'EMER',
-  inpatient: 'IMP',
-  admission: 'IMP',
-  acute: 'ACUTE',
-  observation: 'OBSENC',
-  'pre-admission': 'PRENC',
-  'short-stay': 'SS',
-  home: 'HH',
-  'home-health': 'HH',
-  virtual: 'VR',
-  telehealth: 'VR',
-  telemedicine: 'VR',
-  field: 'FLD',
-};
-
 export function defaultSettings(): ImportSettings {
   return {
     identifierBase: DEFAULT_IDENTIFIER_BASE,
     batchSize: DEFAULT_BATCH_SIZE,
     maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
-    encounterClassMap: { ...DEFAULT_ENCOUNTER_CLASS_MAP },
   };
 }
 
@@ -99,11 +45,10 @@ export interface SettingsInput {
   identifierBase?: unknown;
   batchSize?: unknown;
   maxRequestBytes?: unknown;
-  encounterClassMap?: unknown;
 }
 
 /**
- * Resolves settings: defaults, then bot secrets (IDENTIFIER_BASE, BATCH_SIZE, ENCOUNTER_CLASS_MAP),
+ * Resolves settings: defaults, then bot secrets (IDENTIFIER_BASE, BATCH_SIZE),
  * then explicit input. Invalid values are reported, naming the setting and the rule (never
  * echoing the value), never silently replaced.
  */
@@ -135,11 +80,6 @@ export function resolveSettings(input: SettingsInput = {}, secrets: Record<strin
     }
     settings.maxRequestBytes = n;
   }
-
-  const classMap = pick(input.encounterClassMap, 'encounterClassMap', fromSecret('ENCOUNTER_CLASS_MAP'), 'the ENCOUNTER_CLASS_MAP secret');
-  if (classMap) {
-    Object.assign(settings.encounterClassMap, checkEncounterClassMap(classMap.value, classMap.name));
-  }
   return settings;
 }
 
@@ -168,32 +108,6 @@ function checkIdentifierBase(value: unknown, name: string): string {
     throw new Error(rule);
   }
   return value.replace(/\/+$/, '');
-}
-
-/** A type -> class map from JSON text or an object; every class an ActEncounterCode (any case). */
-function checkEncounterClassMap(value: unknown, name: string): Record<string, EncounterClassCode> {
-  let parsed = value;
-  if (typeof value === 'string') {
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      throw new Error(`${name} must be a JSON object of type -> encounter class code`);
-    }
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new Error(`${name} must be an object of type -> encounter class code`);
-  }
-  const map: Record<string, EncounterClassCode> = {};
-  for (const [type, code] of Object.entries(parsed)) {
-    const known = typeof code === 'string' ? ENCOUNTER_CLASS_CODES.find((c) => c === code.trim().toUpperCase()) : undefined;
-    if (!known) {
-      throw new Error(
-        `${name}: the class for type ${JSON.stringify(type)} must be an HL7 v3 ActCode encounter code: one of ${ENCOUNTER_CLASS_CODES.join(', ')}`
-      );
-    }
-    map[type.trim().toLowerCase()] = known;
-  }
-  return map;
 }
 
 /** The identifier system for one kind of source id, e.g. identifierSystem(settings, 'patient-id'). */

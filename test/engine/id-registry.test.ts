@@ -7,16 +7,16 @@ describe('IdRegistry', () => {
     expect(ids.find('P001')).toBeUndefined();
     ids.add('P001', 2);
     ids.add('P001', 9);
-    expect(ids.find('P001')).toEqual({ row: 2, sameSpelling: true });
-    expect(ids.find('p001')).toEqual({ row: 2, sameSpelling: false });
+    expect(ids.find('P001')).toEqual({ row: 2, sameSpelling: true, sameContent: false });
+    expect(ids.find('p001')).toEqual({ row: 2, sameSpelling: false, sameContent: false });
     expect(ids.find('P002')).toBeUndefined();
   });
 
   it('claims an id once: new the first time, then the first row whatever the spelling', () => {
     const ids = new IdRegistry(3);
     expect(ids.claim('P001', 2)).toBeUndefined();
-    expect(ids.claim('P001', 5)).toEqual({ row: 2, sameSpelling: true });
-    expect(ids.claim('p001', 6)).toEqual({ row: 2, sameSpelling: false });
+    expect(ids.claim('P001', 5)).toEqual({ row: 2, sameSpelling: true, sameContent: false });
+    expect(ids.claim('p001', 6)).toEqual({ row: 2, sameSpelling: false, sameContent: false });
     expect(ids.claim('P002', 7)).toBeUndefined();
   });
 

@@ -8,7 +8,7 @@ import { defaultTables } from '../../src/lib/tables';
 const PATIENTS = 'patient_id,first_name,last_name,birth_date,gender';
 
 function inspect(text: string, table?: string): Promise<FileShape> {
-  return inspectCsv(csvFromText('f.csv', text), defaultTables, table);
+  return inspectCsv(csvFromText('f.csv', text), defaultTables(), table);
 }
 
 /** The whole-file problem, after checking it is one and names the file. */

@@ -1,6 +1,7 @@
 import type { ClinicalImpression, Condition, Encounter, Patient } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
-import { csvFromText, DependencyNotReadyError, ImportFileError, importCsv, resolveSettings } from '../../src/lib';
+import { BUILT_IN_TABLES, csvFromText, DependencyNotReadyError, ImportFileError, importCsv, loadMappingSet } from '../../src/lib';
+import { builtInProfileFiles } from '../../src/lib/profiles/builtin';
 import type { ImportReport } from '../../src/lib';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
@@ -66,7 +67,7 @@ describe('row problems fail their rows while the good rows land', () => {
     expect(report).toMatchObject({ rows: 3, created: 1, failed: 2 });
     expect(report.errors).toEqual([
       expect.objectContaining({ row: 3, column: 'patient_id', sourceId: 'PC002', message: expect.stringMatching(/^patient_id P999 is not in Medplum/) }),
-      expect.objectContaining({ row: 4, column: 'condition_id', sourceId: 'PC003', message: 'condition_id C999 is not in the condition catalog' }),
+      expect.objectContaining({ row: 4, column: 'condition_id', sourceId: 'PC003', message: "condition_id 'C999' is not a known code: one of C001, C002, C003" }),
     ]);
     expect(medplum.allResources<Condition>('Condition').map((c) => c.identifier?.[0]?.value)).toEqual(['PC001']);
   });
@@ -76,44 +77,48 @@ describe('row problems fail their rows while the good rows land', () => {
     await run(medplum, 'patients.csv', guideCsv('patients.csv'));
     const attempt = run(medplum, 'patient_conditions.csv', guideCsv('patient_conditions.csv'));
     await expect(attempt).rejects.toBeInstanceOf(DependencyNotReadyError);
-    await expect(attempt).rejects.toThrow(/patient_conditions.csv: the condition catalog is not in Medplum yet/);
+    await expect(attempt).rejects.toThrow(/patient_conditions.csv: code map 'catalog' reads the CodeSystem .*condition-catalog, which is not in Medplum yet: import conditions first/);
     expect(medplum.allResources('Condition')).toEqual([]);
   });
 
-  it('encounters: unknown types fail the row; the type table is configurable', async () => {
+  it('encounters: unknown types fail the row naming the type; the type table is the mapping\'s, edited as data', async () => {
     const medplum = await withGuideParents();
     const csv = ['encounter_id,patient_id,date,type', 'E1,P001,2023-05-01,checkup', 'E2,P001,2023-05-02,walk-in'].join('\n');
     const report = await run(medplum, 'encounters.csv', csv);
     expect(report).toMatchObject({ created: 1, failed: 1 });
-    expect(report.errors[0]).toMatchObject({ row: 3, column: 'type', message: expect.stringMatching(/type is not a known code/) });
+    expect(report.errors[0]).toMatchObject({ row: 3, column: 'type', message: "type 'walk-in' is not a known code (code map 'encounter-class')" });
 
-    const { report: again } = await importCsv(medplum, csvFromText('encounters.csv', csv), {
-      settings: resolveSettings({ encounterClassMap: { 'walk-in': 'AMB' } }),
+    // A user's copy of the guide profile with one more visit type: no code changes.
+    const files = builtInProfileFiles().guide.map((f) => {
+      if (f.name !== 'encounters.mapping.json') {
+        return f;
+      }
+      const mapping = JSON.parse(f.text);
+      const ambulatory = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' };
+      mapping.codes['encounter-class'].values['walk-in'] = ambulatory;
+      mapping.codes['encounter-type'].values['walk-in'] = { code: 'walk-in', display: 'Walk-in' };
+      return { ...f, text: JSON.stringify(mapping) };
     });
+    const { tables } = loadMappingSet(files, BUILT_IN_TABLES);
+    const { report: again } = await importCsv(medplum, csvFromText('encounters.csv', csv), { tables });
     expect(again).toMatchObject({ created: 1, unchanged: 1, failed: 0 });
   });
 
-  it('encounters: every class of the type table is a v3 ActEncounterCode with its display', async () => {
-    const medplum = await withGuideParents();
-    const csv = ['encounter_id,patient_id,date,type', 'E1,P001,2023-05-01,rehab', 'E2,P001,2023-05-02,Field'].join('\n');
-    const settings = resolveSettings({ encounterClassMap: { rehab: 'nonac' } });
-    const { report } = await importCsv(medplum, csvFromText('encounters.csv', csv), { settings });
-    expect(report).toMatchObject({ created: 2, failed: 0 });
-    const classes = medplum
-      .allResources<Encounter>('Encounter')
-      .map((e) => [e.identifier?.[0]?.value, e.class])
-      .sort();
-    const system = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
-    expect(classes).toEqual([
-      ['E1', { system, code: 'NONAC', display: 'inpatient non-acute' }],
-      ['E2', { system, code: 'FLD', display: 'field' }],
-    ]);
-    expect(() => resolveSettings({ encounterClassMap: { rehab: 'REHAB' } })).toThrow(/must be an HL7 v3 ActCode encounter code/);
+  it('encounters: every class of the guide\'s type table is a v3 ActEncounterCode with its display', async () => {
+    const encounters = JSON.parse(builtInProfileFiles().guide.find((f) => f.name === 'encounters.mapping.json')?.text ?? '{}');
+    const classes = Object.values(encounters.codes['encounter-class'].values) as { system: string; code: string; display: string }[];
+    // The v3 ActEncounterCode value set (http://terminology.hl7.org/ValueSet/v3-ActEncounterCode).
+    const allowed = new Set(['AMB', 'EMER', 'FLD', 'HH', 'IMP', 'ACUTE', 'NONAC', 'OBSENC', 'PRENC', 'SS', 'VR']);
+    for (const coding of classes) {
+      expect(coding.system).toBe('http://terminology.hl7.org/CodeSystem/v3-ActCode');
+      expect(allowed.has(coding.code)).toBe(true);
+      expect(coding.display.length).toBeGreaterThan(0);
+    }
   });
 });
 
 describe('an encounter and its note land together', () => {
-  // A control character is valid CSV but not a valid FHIR markdown string: the server rejects
+  // A control character is valid CSV but not a valid FHIR string: the server rejects
   // the ClinicalImpression while the Encounter itself is fine.
   const badNote = ['encounter_id,patient_id,date,type,note', 'E1,P001,2023-05-01,checkup,Fine note', 'E2,P002,2023-05-02,checkup,Bad \u0007 note'].join('\n');
   const fixed = badNote.replace('Bad \u0007 note', 'Fixed note');
@@ -122,7 +127,7 @@ describe('an encounter and its note land together', () => {
     const medplum = await withGuideParents(true);
     const report = await run(medplum, 'encounters.csv', badNote);
     expect(report).toMatchObject({ rows: 2, created: 1, failed: 1 });
-    expect(report.errors[0]).toMatchObject({ row: 3, sourceId: 'E2', message: expect.stringMatching(/^encounter and note not written \(the transaction was rolled back\): .*markdown/) });
+    expect(report.errors[0]).toMatchObject({ row: 3, sourceId: 'E2', message: expect.stringMatching(/^encounter and note not written \(the transaction was rolled back\): .*ClinicalImpression\.summary/) });
     expect(medplum.allResources<Encounter>('Encounter').map((e) => e.identifier?.[0]?.value)).toEqual(['E1']);
     expect(medplum.allResources<ClinicalImpression>('ClinicalImpression')).toHaveLength(1);
   });
@@ -139,7 +144,7 @@ describe('an encounter and its note land together', () => {
     expect(rerun).toMatchObject({ rows: 2, created: 0, updated: 1, unchanged: 1, failed: 0 });
     expect(medplum.allResources('Encounter')).toHaveLength(2);
     const notes = medplum.allResources<ClinicalImpression>('ClinicalImpression');
-    expect(notes.map((n) => n.note?.[0]?.text).sort()).toEqual(['Fine note', 'Fixed note']);
+    expect(notes.map((n) => n.summary).sort()).toEqual(['Fine note', 'Fixed note']);
   });
 });
 
@@ -161,7 +166,7 @@ describe('problems with the file as a whole write nothing', () => {
   it('names an unknown table given by name', async () => {
     const medplum = createLocalMedplum();
     await expect(importCsv(medplum, csvFromText('x.csv', guideCsv('patients.csv')), { table: 'people' })).rejects.toThrow(
-      "x.csv: unknown table 'people' (known tables: patients, conditions, patient_conditions, encounters)"
+      "x.csv: unknown table 'people' (known tables: conditions, patients, encounters, patient_conditions)"
     );
   });
 });

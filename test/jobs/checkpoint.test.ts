@@ -50,7 +50,7 @@ describe('checkpointed imports', () => {
     const rejectedText = await (await medplum.download(rejectedFiles[0].valueAttachment?.url as string)).text();
     const rejectedRows = Papa.parse<Record<string, string>>(rejectedText, { header: true, skipEmptyLines: true }).data;
     expect(rejectedRows.map((r) => [r.source_row, r.gender, r.import_error])).toEqual(
-      ['6', '150001', '199001'].map((row) => [row, 'Z', 'gender: gender is not a known code: one of M, F, O, U'])
+      ['6', '150001', '199001'].map((row) => [row, 'Z', "gender: gender 'Z' is not a known code: one of M, F, O, U"])
     );
 
     expect(canonicalState(medplum).filter((r) => r.includes('"Patient"'))).toEqual(canonicalState(oneRun));

@@ -111,7 +111,7 @@ describe('uploads, the Task ledger and the cron schedule', () => {
     const lines = text.trim().split('\r\n');
     expect(lines[0]).toBe('"patient_id","first_name","last_name","birth_date","gender","source_row","import_error"');
     expect(lines[1]).toBe('"P002","\'=HYPERLINK(""x"")","Smith","1985-02-30","F","3","birth_date: birth_date is not a real calendar date"');
-    expect(lines[2]).toMatch(/^"P003","Ann","Lee","1990-01-01","Q","4","gender: gender is not a known code/);
+    expect(lines[2]).toMatch(/^"P003","Ann","Lee","1990-01-01","Q","4","gender: gender 'Q' is not a known code/);
     // The rejected-rows file is a Binary, not a DocumentReference: it does not trigger an import.
     expect(medplum.allResources('DocumentReference')).toHaveLength(1);
 

@@ -405,11 +405,12 @@ describe('resolveElementPath: errors', () => {
     }
   );
 
-  it("resource-level identifier: the resource's identifier comes from its identifier member", () => {
+  it("resource-level identifier: identifier[0] comes from the resource's identifier member; further ones are elements", () => {
     expect(errorOf('Patient', 'identifier[0].value')).toBe(
-      'Patient element path "identifier[0].value": the resource\'s identifier comes from its `identifier` member, not from an element path'
+      'Patient element path "identifier[0].value": the resource\'s identifier[0] comes from its `identifier` member; further identifiers are written as identifier[1], identifier[2], ...'
     );
     expect(errorOf('Observation', 'identifier')).toContain('`identifier` member');
+    expect(resolved('Patient', 'identifier[1].value').type).toBe('string');
   });
 
   it('indexes above 99', () => {

@@ -1,12 +1,12 @@
 import type { BundleEntry } from '@medplum/fhirtypes';
 import { identifierQuery, tokenQuery } from '../fhir/search-values';
-import type { ResourceWrite, WriteUnit } from '../tables/types';
+import type { ResourceWrite, WritingUnit } from '../tables/types';
 
 /** A row that passed validation, with what it writes. */
 export interface PlannedRow {
   row: number;
   sourceId?: string;
-  unit: WriteUnit;
+  unit: WritingUnit;
   /** The unit's batch entry as UTF-8 JSON, made once: its length is the row's size, and it is copied into the request body. */
   entryBytes: Uint8Array;
   /** `[resourceType, token]` of each write, the token escaped for a URL, for the probe's searches. */
@@ -36,7 +36,7 @@ function putEntry(write: ResourceWrite): BundleEntry {
  * One outer batch entry per unit: a conditional PUT, or a nested transaction bundle
  * (`POST /` with the inner bundle; `url: 'Bundle'` would store the bundle as a resource).
  */
-export function unitEntry(unit: WriteUnit): BundleEntry {
+export function unitEntry(unit: WritingUnit): BundleEntry {
   if (unit.kind === 'single') {
     return putEntry(unit.write);
   }
@@ -46,7 +46,7 @@ export function unitEntry(unit: WriteUnit): BundleEntry {
   };
 }
 
-export function unitWrites(unit: WriteUnit): ResourceWrite[] {
+export function unitWrites(unit: WritingUnit): ResourceWrite[] {
   return unit.kind === 'single' ? [unit.write] : unit.writes;
 }
 
@@ -119,7 +119,7 @@ export function probeEntry(rows: readonly PlannedRow[]): BundleEntry | undefined
 }
 
 /** Plans a row: its entry is serialised and encoded here, once. */
-export function planRow(row: number, sourceId: string | undefined, unit: WriteUnit, fields?: string[]): PlannedRow {
+export function planRow(row: number, sourceId: string | undefined, unit: WritingUnit, fields?: string[]): PlannedRow {
   const probeTokens = unitWrites(unit).map((w): [string, string] => [
     w.resource.resourceType,
     tokenQuery(w.match.system, w.match.value),

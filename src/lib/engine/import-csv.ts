@@ -1,4 +1,5 @@
 import type { MedplumClient } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
 import { generateId, normalizeErrorString } from '@medplum/core';
 import type { PlannedRow } from '../bundles/batch';
 import { BatchAssembler, plannedSize, planRow, unitWrites } from '../bundles/batch';
@@ -20,9 +21,10 @@ import { writeInChunks } from '../tables/chunked-write';
 import { visibleSourceId } from '../tables/identifier-chars';
 import type { CellReading, ColumnIndex } from '../tables/row-reader';
 import { columnIndex, readCell, RowReader } from '../tables/row-reader';
-import type { AggregateItem, AggregateTable, MappingContext, ResourceWrite, TableDefinition, WriteUnit } from '../tables/types';
+import type { AggregateItem, AggregateTable, MappingContext, ResourceWrite, TableDefinition, WritingUnit } from '../tables/types';
 import type { FileShape } from './inspect';
-import { IdRegistry } from './id-registry';
+import { hashA, IdRegistry } from './id-registry';
+import { keyText, keyValue } from './row-key';
 import { inspectCsv } from './inspect';
 
 export interface ImportProgress {
@@ -73,6 +75,11 @@ export interface ImportOptions {
   keepFailedFields?: boolean;
   onProgress?: (progress: ImportProgress) => void;
   onRowResult?: (result: RowResult) => void;
+  /**
+   * Given each row's mapped resources before they are planned and written (dry runs too): for
+   * showing a user what a mapping makes of their file. They hold cell values: never log them.
+   */
+  onMapped?: (row: number, resources: readonly Resource[]) => void;
   /** Awaited after every batch written: where the file stands (an upload job saves it in its Task). */
   onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>;
   /** Receives operational log lines: row numbers, counts, source ids; never cell values. */
@@ -104,7 +111,7 @@ export async function importCsv(
   doc: CsvDocument,
   options: ImportOptions = {}
 ): Promise<ImportOutcome> {
-  const tables = options.tables ?? defaultTables;
+  const tables = options.tables ?? defaultTables();
   const settings = options.settings ?? defaultSettings();
   const now = options.now ?? (() => new Date());
   const log = options.log ?? (() => undefined);
@@ -213,6 +220,7 @@ export async function importCsv(
         progress.opened(record.row);
         continue;
       }
+      options.onMapped?.(record.row, unitWrites(parsed.unit).map((w) => w.resource));
       const planned = planRow(record.row, parsed.sourceId, parsed.unit, record.fields);
       const size = plannedSize(planned);
       if (size > settings.maxRequestBytes) {
@@ -314,15 +322,24 @@ class RunProgress {
   }
 }
 
-/** Turns a CSV record into a row plan, or a final (failed) result when the row is unusable. */
+/** Cells longer than this are hashed by sample (see RowParser.contentHash): over the 1 MB request limit. */
+const MAX_HASHED_CELL = 1_048_576;
+
+/** What of a cell is hashed: all of it, or for a cell too long to send its length and ends. */
+function hashedPart(cell: string): string {
+  return cell.length > MAX_HASHED_CELL ? `${cell.length}:${cell.slice(0, 4096)}${cell.slice(-4096)}` : cell;
+}
+
+/** Turns a CSV record into a row plan, or a final (failed or skipped) result when the row is not written. */
 class RowParser {
-  /** Source ids seen so far, regardless of case: servers may match identifiers that way. */
+  /** Row keys seen so far (one-column keys regardless of case: servers may match identifiers that way). */
   private readonly seen: IdRegistry;
   /** The table's columns present in the file, and where they are in each record. */
   private readonly columns: ColumnIndex;
   private readonly columnPositions: number[];
-  /** Where the id column is in each record; -1 when the header lacks it. */
-  private readonly idIndex: number;
+  /** Where each key column is in a record (-1: not in the header); the whole row's columns for a table without a key. */
+  private readonly keyPositions: number[];
+  private readonly singleColumnKey: boolean;
   /** A rejected-rows file that came back has its neutralising apostrophes removed as cells are read. */
   private readonly cells: CellReading;
 
@@ -335,8 +352,11 @@ class RowParser {
   ) {
     this.columns = columnIndex(header, table.columns);
     this.columnPositions = [...this.columns.values()];
-    this.idIndex = header.indexOf(table.idColumn);
-    this.seen = new IdRegistry(expectedRows);
+    const keyColumns = table.key.length ? table.key : table.columns.map((c) => c.name);
+    this.keyPositions = keyColumns.map((name) => header.indexOf(name));
+    this.singleColumnKey = table.key.length === 1;
+    // Whole-row keys compare exactly; identifiers made from key columns may be matched regardless of case.
+    this.seen = new IdRegistry(expectedRows, { foldCase: table.key.length > 0 });
     // Decided from the header, as inspectCsv decides FileShape.rejectedRowsFile: the parser is given the header only.
     this.cells = isRejectedRowsHeader(header) ? 'rejected-rows' : 'as-is';
   }
@@ -350,28 +370,59 @@ class RowParser {
     return true;
   }
 
-  /** The row's source id as written in the file, or '' (also when the row is too short to have one). */
-  private idOf(fields: readonly string[]): string {
-    return this.idIndex >= 0 ? readCell(fields[this.idIndex], this.cells) : '';
+  /** The key cells as written in the file ('' for absent ones, also when the row is too short). */
+  private keyCells(fields: readonly string[]): string[] {
+    return this.keyPositions.map((index) => (index >= 0 ? readCell(fields[index], this.cells) : ''));
   }
 
-  /** Registers the source id of a row imported by an earlier run (resuming). */
+  /**
+   * A hash of the row's content (the table's columns), to tell an exact repeat from a clash of
+   * keys. Cells are hashed one by one (joining them would copy a 50 MB note), and a cell longer
+   * than a request can carry by its length and ends only: a row holding one can never be written,
+   * and hashing it whole takes seconds in the bot sandbox.
+   */
+  private contentHash(fields: readonly string[]): number {
+    let hash = 0;
+    for (const index of this.columnPositions) {
+      hash = Math.imul(hash ^ hashA(hashedPart(readCell(fields[index], this.cells))), 0x01000193) >>> 0;
+    }
+    return hash;
+  }
+
+  /** What identifies a row: the key text checked for repeats ('' when there is none), and its value and id as reports show it. */
+  private identify(fields: readonly string[]): { text: string; value: string; sourceId?: string } {
+    const cells = this.keyCells(fields);
+    if (this.singleColumnKey) {
+      return { text: cells[0], value: cells[0], sourceId: visibleSourceId(cells[0]) || undefined };
+    }
+    if (cells.every((c) => c === '')) {
+      return { text: '', value: '' };
+    }
+    const parts = cells.map(hashedPart);
+    const value = keyValue(parts, false);
+    return { text: keyText(parts), value, sourceId: value };
+  }
+
+  /** Registers the key of a row imported by an earlier run (resuming). */
   remember(record: CsvRecord): void {
-    const id = this.idOf(record.fields);
-    if (id && record.fields.length === this.header.length) {
-      this.seen.add(id, record.row);
+    if (record.fields.length !== this.header.length || this.allEmpty(record.fields)) {
+      return;
+    }
+    const { text } = this.identify(record.fields);
+    if (text) {
+      this.seen.add(text, record.row, this.contentHash(record.fields));
     }
   }
 
   parse(
     record: CsvRecord
-  ): RowResult | { sourceId?: string; unit: WriteUnit } | { sourceId?: string; item: AggregateItem<unknown> } {
+  ): RowResult | { sourceId?: string; unit: WritingUnit } | { sourceId?: string; item: AggregateItem<unknown> } {
     const { row, fields } = record;
     if (record.malformed) {
       return failedRow(row, record.malformed);
     }
     if (fields.length !== this.header.length) {
-      const guessedId = visibleSourceId(this.idOf(fields)) || undefined;
+      const guessedId = this.singleColumnKey ? visibleSourceId(this.keyCells(fields)[0]) || undefined : undefined;
       const hint =
         fields.length > this.header.length
           ? 'a value containing the delimiter without quotes?'
@@ -388,25 +439,30 @@ class RowParser {
       return { row, state: 'skipped', reason: 'every column is empty' };
     }
 
-    const idColumn = this.table.idColumn;
-    const id = this.idOf(fields);
-    // Reported as it can be shown: an id with invisible or control characters fails, and must not garble the report.
-    const sourceId = visibleSourceId(id) || undefined;
-    if (id) {
-      const first = this.seen.claim(id, row);
+    const key = this.identify(fields);
+    const sourceId = key.sourceId;
+    if (key.text) {
+      const first = this.seen.claim(key.text, row, this.contentHash(fields));
       if (first !== undefined) {
+        if (first.sameContent) {
+          return { row, sourceId, state: 'skipped', reason: `exact duplicate of row ${first.row}` };
+        }
+        const keyName = this.table.key.join(', ');
         const same = first.sameSpelling ? '' : ' spelled differently (ids that differ only in case are the same id to a FHIR server)';
-        return failedRow(row, `duplicate ${idColumn} ${sourceId}: first seen at row ${first.row}${same}`, idColumn, sourceId);
+        return failedRow(row, `duplicate ${keyName} ${sourceId}: first seen at row ${first.row}${same}`, this.table.key[0], sourceId);
       }
     }
 
-    const reader = new RowReader(row, fields, this.columns, sourceId, this.cells);
+    const reader = new RowReader(row, fields, this.columns, sourceId, this.cells, key.value);
     try {
       if (this.table.kind === 'aggregate') {
         const item = this.table.parseRow(reader, this.context);
         return reader.ok ? { sourceId, item: { row, sourceId: sourceId ?? '', item } } : rowFailure(reader);
       }
       const unit = this.table.mapRow(reader, this.context);
+      if (unit.kind === 'skip') {
+        return { row, sourceId, state: 'skipped', reason: unit.reason };
+      }
       return reader.ok ? { sourceId, unit } : rowFailure(reader);
     } catch (err) {
       // A table's own bug must not stop the file: the row fails with the reason.
@@ -449,7 +505,7 @@ async function importAggregate(
     items.forEach((i) => sink.finish({ row: i.row, sourceId: i.sourceId, state: 'skipped', reason: DRY_RUN_REASON }));
     return;
   }
-  const unit: WriteUnit = { kind: 'transaction', writes: plan.writes };
+  const unit: WritingUnit = { kind: 'transaction', writes: plan.writes };
   const planned = planRow(items[0].row, undefined, unit);
   const maxBytes = context.settings.maxRequestBytes;
   const failure =

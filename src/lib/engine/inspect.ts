@@ -57,7 +57,7 @@ export async function inspectCsv(
     warnings.push(`read as ${delimiterName(doc.delimiter)}-separated values`);
   }
 
-  const checked = checkHeader(scan, tables, named);
+  const checked = checkHeader(scan, tables, named, doc.name);
   if ('problem' in checked) {
     const problem = looksLikeData(scan.rawHeader, scan.firstData)
       ? `row 1 looks like data, not a header row: add the header row${named ? ` (${describeTables([named])})` : ''}`
@@ -148,7 +148,8 @@ function hasValueFrom(fields: readonly string[], from: number): boolean {
 function checkHeader(
   scan: FileScan,
   tables: readonly TableDefinition[],
-  named: TableDefinition | undefined
+  named: TableDefinition | undefined,
+  fileName: string
 ): { table: TableDefinition } | { problem: string } {
   const { header, trailing } = scan;
   const unnamed = header.findIndex((name, i) => !name && (i < trailing.from || trailing.firstValueRow !== undefined));
@@ -161,7 +162,7 @@ function checkHeader(
     return { problem: repeated };
   }
   if (!named) {
-    return detectTable(header, tables);
+    return detectTable(header, tables, fileName);
   }
   const present = new Set(header);
   const missing = named.columns.filter((c) => c.required && !present.has(c.name)).map((c) => c.name);

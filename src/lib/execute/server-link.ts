@@ -95,9 +95,17 @@ export class ServerLink {
     return this.largestRemaining;
   }
 
-  /** The longest a request has taken to be answered, in ms. */
+  /** The longest a request has taken to be answered, in ms, since the link was made or `newRun`. */
   get longestRequestMs(): number {
     return this.longest;
+  }
+
+  /**
+   * A new invocation begins on a client that outlived the last (on a server every invocation gets
+   * its own client): its pacing starts from its own answers.
+   */
+  newRun(): void {
+    this.longest = 0;
   }
 
   /** True once the link has seen an answer (with or without a RateLimit header). */

@@ -57,7 +57,6 @@ interface JsonInput {
   dryRun?: unknown;
   identifierBase?: unknown;
   batchSize?: unknown;
-  encounterClassMap?: unknown;
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;

@@ -65,6 +65,7 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
   const clock = options.executor?.clock ?? options.clock ?? systemClock;
   const log = options.log ?? (() => undefined);
   const link = linkTo(medplum, clock);
+  link.newRun();
   const deadline = (options.start ?? clock.now()) + options.budgetMs;
   const workDeadline = (): number =>
     deadline - Math.min(options.budgetMs / 3, Math.max(MIN_FINAL_RESERVE_MS, 2 * link.longestRequestMs));
@@ -88,7 +89,7 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
     retrier,
     quota,
     settings: options.settings,
-    tables: options.tables ?? defaultTables,
+    tables: options.tables ?? defaultTables(),
     trusted: trustedLocations(link, options.secrets),
     parentWaitMs: parentWaitMs(options.secrets ?? {}),
     runId: generateId(),

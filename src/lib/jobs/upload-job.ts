@@ -33,6 +33,12 @@ import {
 /** Parts of the rejected-rows file beyond which a running import merges them. */
 const MAX_REJECTED_PARTS = 8;
 
+/** The least time a part download is expected to take, before any was measured. */
+const MIN_MERGE_STEP_MS = 250;
+
+/** The Task's business status while only the merge of its rejected-rows parts is left. */
+const MERGE_PENDING = 'every row is imported; the rejected-rows file is merged by the next run';
+
 /** What happened to one upload in this invocation. */
 export interface UploadJobResult {
   task: string;
@@ -137,6 +143,9 @@ export async function runUploadJob(
 
   let table: TableDefinition | undefined;
   try {
+    if (claimed.current.businessStatus?.text === MERGE_PENDING) {
+      return await finishMerge(context, claimed, upload);
+    }
     if (upload.refusal || !upload.binaryId) {
       throw new DownloadError('not-from-this-server', upload.refusal ?? 'the upload has no file');
     }
@@ -203,6 +212,7 @@ class FileJob {
   private report: ImportReport | undefined;
   /** Failed rows not yet saved as a rejected-rows part. */
   private rejected: RowResult[] = [];
+  private readonly parts: RejectedParts;
 
   constructor(
     private readonly context: JobContext,
@@ -212,6 +222,7 @@ class FileJob {
     private readonly shape: FileShape,
     private readonly ledger: PendingLedger
   ) {
+    this.parts = new RejectedParts(context, upload.fileName);
     this.passStart = checkpointOf(claimed.current);
     this.reportAtStart = taskReport(claimed.current);
     this.report = this.reportAtStart;
@@ -313,7 +324,7 @@ class FileJob {
     const count = this.rejected.length;
     const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart).length;
     const part = count
-      ? await this.createRejectedFile(rejectedRowsCsv(this.shape.header, this.rejected.slice(0, count)), `part-${parts + 1}`, last)
+      ? await this.parts.create(rejectedRowsCsv(this.shape.header, this.rejected.slice(0, count)), `part-${parts + 1}`, last)
       : undefined;
     const withPart = { ...change, ...(part ? { rejectedRowsPart: part } : {}) };
     if (last ? await this.claimed.release(withPart) : (await this.claimed.save(withPart), true)) {
@@ -327,21 +338,15 @@ class FileJob {
   /** `busy`: this run imported rows; a run that only finishes up can spend its whole budget merging. */
   private async complete(busy: boolean): Promise<UploadJobResult> {
     const { resumeAfterRow: _resumed, ...report } = this.report ?? emptyReport(this.shape, this.doc.name);
+    const before = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart).length + (this.rejected.length ? 1 : 0);
     const rejectedRows = await this.finalRejectedRows();
-    if (busy && rejectedRows.length > 1) {
-      // Not enough time left to make one file: the next run does it, first thing.
-      const message = 'every row is imported; the rejected-rows file is merged by the next run';
-      await this.claimed.release({ businessStatus: message, rejectedRowsParts: rejectedRows, report: this.report });
-      return this.result('paused', message);
+    // Not one file yet: the next run goes on merging, first thing, unless this run could not merge
+    // anything though it did nothing else (then the parts are listed as they are).
+    if (rejectedRows.length > 1 && (busy || rejectedRows.length < before)) {
+      await this.claimed.release({ businessStatus: MERGE_PENDING, rejectedRowsParts: rejectedRows, report: this.report });
+      return this.result('paused', MERGE_PENDING);
     }
-    await this.claimed.release({
-      status: 'completed',
-      table: this.shape.table.name,
-      businessStatus: `${report.rows} rows: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed, ${report.skipped} skipped`,
-      checkpoint: { resumeAfterRow: 0, doneRows: new Set(), deferredRows: new Set() },
-      report,
-      ...(rejectedRows.length ? { rejectedRows } : {}),
-    });
+    await this.claimed.release(completion(this.shape.table.name, report, rejectedRows));
     this.report = report;
     return this.result('completed');
   }
@@ -379,31 +384,107 @@ class FileJob {
   private async finalRejectedRows(): Promise<Attachment[]> {
     const saved = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart);
     const last = this.rejected.length
-      ? await this.createRejectedFile(rejectedRowsCsv(this.shape.header, this.rejected), `part-${saved.length + 1}`, true)
+      ? await this.parts.create(rejectedRowsCsv(this.shape.header, this.rejected), `part-${saved.length + 1}`, true)
       : undefined;
     this.rejected = [];
     const parts = [...saved, ...(last ? [last] : [])];
     if (parts.length === 1) {
-      return [{ ...parts[0], title: this.rejectedTitle() }];
+      return [{ ...parts[0], title: this.parts.title() }];
     }
-    const merged = await this.mergeParts(parts);
-    return merged.length === 1 ? [{ ...merged[0], title: this.rejectedTitle() }] : merged;
+    const merged = await this.parts.merge(parts);
+    return merged.length === 1 ? [{ ...merged[0], title: this.parts.title() }] : merged;
+  }
+
+  /** Keeps the number of parts small while a long import runs: merges them once there are many. */
+  private async consolidateParts(): Promise<void> {
+    const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart);
+    if (parts.length < MAX_REJECTED_PARTS) {
+      return;
+    }
+    const merged = await this.parts.merge(parts);
+    if (merged.length < parts.length) {
+      await this.claimed.save({ rejectedRowsParts: merged });
+    }
+  }
+}
+
+/** The Task change that completes an import. */
+function completion(table: string, report: ImportReport, rejectedRows: Attachment[]): TaskChange {
+  return {
+    status: 'completed',
+    table,
+    businessStatus: `${report.rows} rows: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed, ${report.skipped} skipped`,
+    checkpoint: { resumeAfterRow: 0, doneRows: new Set(), deferredRows: new Set() },
+    report,
+    ...(rejectedRows.length ? { rejectedRows } : {}),
+  };
+}
+
+/**
+ * A run whose rows were all imported but whose rejected-rows parts were not merged in time: only
+ * the merge is left, so the file is not read again. Parts still left after this run wait for the
+ * next, unless this run could merge none (then they are listed as they are).
+ */
+async function finishMerge(context: JobContext, claimed: ClaimedTask, upload: Upload): Promise<UploadJobResult> {
+  const table = taskTable(claimed.current) ?? '';
+  const report = taskReport(claimed.current);
+  const base = { task: claimed.reference, file: upload.fileName, table, ...(report ? { report } : {}) };
+  const rejected = new RejectedParts(context, upload.fileName);
+  const parts = outputAttachments(claimed.current, JOB.outputs.rejectedRowsPart);
+  const merged = parts.length > 1 ? await rejected.merge(parts) : parts;
+  if (merged.length > 1 && merged.length < parts.length) {
+    await claimed.release({ businessStatus: MERGE_PENDING, rejectedRowsParts: merged });
+    return { ...base, outcome: 'paused', message: MERGE_PENDING };
+  }
+  const files = merged.length === 1 ? [{ ...merged[0], title: rejected.title() }] : merged;
+  await claimed.release(completion(table, report ?? new ReportBuilder(table, upload.fileName).build(), files));
+  return { ...base, outcome: 'completed' };
+}
+
+/**
+ * The rejected-rows file of an upload, saved in parts while the import runs (each part a complete
+ * CSV, with its header) and merged into one.
+ */
+class RejectedParts {
+  constructor(
+    private readonly context: JobContext,
+    private readonly fileName: string
+  ) {}
+
+  title(part?: string): string {
+    return `rejected-rows-${this.fileName.replace(/\.csv$/i, '')}${part ? `-${part}` : ''}.csv`;
+  }
+
+  /**
+   * A rejected-rows file as a Binary (not a DocumentReference: that would be imported as an
+   * upload). `final`: made even at the deadline, with the run's last save.
+   */
+  async create(text: string, part?: string, final = false): Promise<Attachment> {
+    const { medplum, retrier } = this.context;
+    const title = this.title(part);
+    const binary = await retrier.run(
+      `saving ${title}`,
+      () => medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 }),
+      { final }
+    );
+    return { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
   }
 
   /**
    * Merges parts, in order, into one file, as far as the time left allows: the merged file
    * followed by the parts not reached (the same parts when none could be read).
    */
-  private async mergeParts(parts: readonly Attachment[]): Promise<Attachment[]> {
+  async merge(parts: readonly Attachment[]): Promise<Attachment[]> {
     const { clock, link } = this.context;
     let text = '';
     let merged = 0;
-    // The slowest part download so far (at least a second): batch writes say little about it.
-    let step = 1000;
+    // What one download may take: the slowest answer of this run so far, then the slowest download.
+    let step = Math.max(MIN_MERGE_STEP_MS, link.longestRequestMs);
     for (const part of parts) {
       const binaryId = /^Binary\/([^/]+)$/.exec(part.url ?? '')?.[1];
       // Room for this download and the merged file's creation.
       if (!binaryId || clock.now() + 2 * step > this.context.workDeadline()) {
+        this.context.log(`${this.fileName}: rejected-rows parts: ${merged} of ${parts.length} merged, ${this.context.workDeadline() - clock.now()} ms left`);
         break;
       }
       const started = clock.now();
@@ -418,39 +499,8 @@ class FileJob {
     if (merged < 2) {
       return [...parts];
     }
-    const file = await this.createRejectedFile(text, `part-1-${merged}`, true);
+    const file = await this.create(text, `part-1-${merged}`, true);
     return [file, ...parts.slice(merged)];
-  }
-
-  /** Keeps the number of parts small while a long import runs: merges them once there are many. */
-  private async consolidateParts(): Promise<void> {
-    const parts = outputAttachments(this.claimed.current, JOB.outputs.rejectedRowsPart);
-    if (parts.length < MAX_REJECTED_PARTS) {
-      return;
-    }
-    const merged = await this.mergeParts(parts);
-    if (merged.length < parts.length) {
-      await this.claimed.save({ rejectedRowsParts: merged });
-    }
-  }
-
-  private rejectedTitle(part?: string): string {
-    return `rejected-rows-${this.upload.fileName.replace(/\.csv$/i, '')}${part ? `-${part}` : ''}.csv`;
-  }
-
-  /**
-   * A rejected-rows file as a Binary (not a DocumentReference: that would be imported as an
-   * upload).
-   */
-  private async createRejectedFile(text: string, part?: string, final = false): Promise<Attachment> {
-    const { medplum, retrier } = this.context;
-    const title = this.rejectedTitle(part);
-    const binary = await retrier.run(
-      `saving ${title}`,
-      () => medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 }),
-      { final }
-    );
-    return { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
   }
 }
 

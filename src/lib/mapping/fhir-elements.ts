@@ -405,7 +405,7 @@ function resolveUncached(resourceType: string, rawPath: string): ElementInfo | {
   if (typeof segments === 'string') {
     return fail(segments);
   }
-  const refused = refusedAtResourceLevel(segments[0].name);
+  const refused = refusedAtResourceLevel(segments[0]);
   if (refused) {
     return fail(refused);
   }
@@ -435,12 +435,14 @@ function parsePath(path: string): PathSegment[] | string {
   return segments;
 }
 
-function refusedAtResourceLevel(name: string): string | undefined {
+/** Resource-level elements a mapping may not write; more identifiers than the source identity (identifier[1] on) are allowed. */
+function refusedAtResourceLevel(segment: PathSegment): string | undefined {
+  const { name } = segment;
   if (IMPORTER_MANAGED.has(name)) {
     return `"${name}" is managed by the importer or not supported`;
   }
-  if (name === 'identifier') {
-    return "the resource's identifier comes from its `identifier` member, not from an element path";
+  if (name === 'identifier' && !(segment.index !== undefined && segment.index >= 1)) {
+    return "the resource's identifier[0] comes from its `identifier` member; further identifiers are written as identifier[1], identifier[2], ...";
   }
   return undefined;
 }

@@ -5,8 +5,8 @@ import type { ImportSettings } from '../settings';
 import { identifierSystem } from '../settings';
 import type { AggregatePlan, AggregateTable } from './types';
 
-/** ICD-10 codes from US exports are ICD-10-CM. */
-export const ICD10_SYSTEM = 'http://hl7.org/fhir/sid/icd-10-cm';
+/** ICD-10, the system Medplum's migration guide codes conditions with. */
+export const ICD10_SYSTEM = 'http://hl7.org/fhir/sid/icd-10';
 
 /** Letter, two digits (or digit+A/B), optional dot and up to four more characters. */
 const ICD10_PATTERN = /^[A-Z][0-9][0-9AB](\.[0-9A-Z]{1,4})?$/;
@@ -28,6 +28,8 @@ export interface CatalogEntry {
   code: string;
   display: string;
   icd10?: string;
+  /** The ICD-10 code's own name ("Essential (primary) hypertension"), when the catalog has it. */
+  icd10Display?: string;
 }
 
 /** The catalog as stored in Medplum, or undefined when it was never imported. */
@@ -50,6 +52,7 @@ export async function readCatalog(
       const target = element.target?.find((t) => t.code);
       if (entry && target?.code) {
         entry.icd10 = target.code;
+        entry.icd10Display = target.display;
       }
     }
   }
@@ -85,9 +88,10 @@ export const conditionCatalogTable: AggregateTable<CatalogEntry> = {
   columns: [
     { name: 'condition_id', required: true, description: 'Source condition code' },
     { name: 'condition_name', required: true, description: 'Human-readable name' },
-    { name: 'icd10_code', required: true, description: 'ICD-10(-CM) code, e.g. E11.9 (may be empty)' },
+    { name: 'icd10_code', required: true, description: 'ICD-10 code, e.g. E11.9 (may be empty)' },
+    { name: 'icd10_display', required: false, description: "The ICD-10 code's name, e.g. Essential (primary) hypertension (optional)" },
   ],
-  idColumn: 'condition_id',
+  key: ['condition_id'],
   dependsOn: [],
 
   parseRow(row) {
@@ -97,7 +101,11 @@ export const conditionCatalogTable: AggregateTable<CatalogEntry> = {
     if (icd10 && !ICD10_PATTERN.test(icd10)) {
       row.problem('icd10_code', 'icd10_code is not an ICD-10 code (letter, two digits, optional dot and up to 4 more)');
     }
-    return { code, display, icd10 };
+    const icd10Display = row.optionalText('icd10_display', { maxLength: 500 });
+    if (icd10Display && !icd10) {
+      row.problem('icd10_display', 'icd10_display names an ICD-10 code, but icd10_code is empty');
+    }
+    return { code, display, icd10, ...(icd10Display ? { icd10Display } : {}) };
   },
 
   async plan(medplum, items, { settings }): Promise<AggregatePlan> {
@@ -136,7 +144,7 @@ export const conditionCatalogTable: AggregateTable<CatalogEntry> = {
       .map((e) => ({
         code: e.code,
         display: e.display,
-        target: [{ code: e.icd10, equivalence: 'equivalent' }],
+        target: [{ code: e.icd10, ...(e.icd10Display ? { display: e.icd10Display } : {}), equivalence: 'equivalent' }],
       }));
     const conceptMap: ConceptMap = {
       resourceType: 'ConceptMap',

@@ -1,28 +1,13 @@
-import { conditionCatalogTable } from './condition-catalog';
-import { encountersTable } from './encounters';
-import { patientConditionsTable } from './patient-conditions';
-import { patientsTable } from './patients';
+import { DEFAULT_PROFILE, loadProfile } from '../profiles';
+import { normalizeColumnName } from './columns';
 import type { TableDefinition } from './types';
 
-/** The tables the bot knows, in dependency order. Users add theirs by passing their own list. */
-export const defaultTables: readonly TableDefinition[] = [
-  patientsTable,
-  conditionCatalogTable,
-  patientConditionsTable,
-  encountersTable,
-];
-
-/**
- * Normalises a header cell: case, surrounding spaces and inner spaces/hyphens do not matter
- * ("Patient ID" and "patient-id" both read as patient_id).
- */
-export function normalizeColumnName(name: string): string {
-  return name
-    .replace(/^\uFEFF/, '')
-    .trim()
-    .toLowerCase()
-    .replace(/[\s-]+/g, '_');
+/** The tables used when none are given: the default profile's (the migration guide's four tables). */
+export function defaultTables(): readonly TableDefinition[] {
+  return loadProfile(DEFAULT_PROFILE).tables;
 }
+
+export { normalizeColumnName } from './columns';
 
 export type TableMatch = { table: TableDefinition } | { problem: string };
 
@@ -32,25 +17,30 @@ export function describeTables(tables: readonly TableDefinition[]): string {
 }
 
 /**
- * Finds the table a header row belongs to, or names what is wrong with it. A header with every
- * required column of two or more tables is refused rather than guessed; "looks like" needs at
- * least two of a table's columns, since one shared name (patient_id) says little.
+ * Finds the table a header row belongs to, or names what is wrong with it. Candidates are the
+ * tables whose required columns are all in the header (and whose file-name patterns, when they
+ * have some, match the file's name); the one that reads the most of the header's columns wins,
+ * and a tie is refused rather than guessed. "Looks like" needs at least two of a table's
+ * columns, since one shared name (patient_id) says little.
  */
-export function detectTable(columns: readonly string[], tables: readonly TableDefinition[]): TableMatch {
+export function detectTable(columns: readonly string[], tables: readonly TableDefinition[], fileName?: string): TableMatch {
   const present = new Set(columns);
-  const scored = tables.map((table) => ({
-    table,
-    missing: table.columns.filter((c) => c.required && !present.has(c.name)).map((c) => c.name),
-    matched: table.columns.filter((c) => present.has(c.name)).length,
-  }));
-  const complete = scored.filter((s) => s.missing.length === 0);
-  if (complete.length === 1) {
+  const scored = tables
+    .filter((table) => fileName === undefined || !table.fileNames?.length || matchesFileName(fileName, table.fileNames))
+    .map((table) => ({
+      table,
+      missing: table.columns.filter((c) => c.required && !present.has(c.name)).map((c) => c.name),
+      matched: table.columns.filter((c) => present.has(c.name)).length,
+    }));
+  const complete = scored.filter((s) => s.missing.length === 0).sort((a, b) => b.matched - a.matched);
+  if (complete.length === 1 || (complete.length > 1 && complete[0].matched > complete[1].matched)) {
     return { table: complete[0].table };
   }
   if (complete.length > 1) {
+    const tied = complete.filter((s) => s.matched === complete[0].matched).map((s) => s.table.name);
     return {
       problem:
-        `the header has every required column of more than one table (${complete.map((s) => s.table.name).join(', ')}): ` +
+        `the header fits more than one table equally (${tied.join(', ')}): ` +
         'name the table to import it as (--table on the command line, "table" in the bot input)',
     };
   }
@@ -61,6 +51,15 @@ export function detectTable(columns: readonly string[], tables: readonly TableDe
     };
   }
   return { problem: `the header matches no known table (${describeTables(tables)})` };
+}
+
+/** A file name against `*`/`?` patterns, regardless of case and folders. */
+export function matchesFileName(fileName: string, patterns: readonly string[]): boolean {
+  const base = fileName.split(/[\\/]/).pop() ?? fileName;
+  return patterns.some((pattern) => {
+    const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    return new RegExp(`^${regex}$`, 'i').test(base);
+  });
 }
 
 /** Every column name the tables know: header cells that may be named in messages as they are. */

@@ -40,7 +40,9 @@ export class RowReader {
     private readonly fields: readonly string[],
     private readonly columns: ColumnIndex,
     readonly sourceId: string | undefined,
-    private readonly cells: CellReading = 'as-is'
+    private readonly cells: CellReading = 'as-is',
+    /** The row key as one value (`{$key}`): a one-column key's cell, else a hash of the key cells. */
+    readonly key: string = sourceId ?? ''
   ) {}
 
   /** A reader over named cells, for testing a table's mapping without a file. */
@@ -55,8 +57,14 @@ export class RowReader {
     return index === undefined ? '' : readCell(this.fields[index], this.cells);
   }
 
+  /**
+   * Records a problem. A cell gets one problem, the first: several elements read from one cell
+   * (an encounter type mapped to a class and to a display) would otherwise say it twice.
+   */
   problem(column: string | undefined, message: string): void {
-    this.problems.push({ row: this.row, column, sourceId: this.sourceId, message });
+    if (!this.problems.some((p) => p.column === column && (column !== undefined || p.message === message))) {
+      this.problems.push({ row: this.row, column, sourceId: this.sourceId, message });
+    }
   }
 
   get ok(): boolean {

@@ -26,13 +26,27 @@ export interface ResourceWrite {
    * aggregate table's write that does not fit is then written in parts split along it.
    */
   listPath?: string;
+  /**
+   * How an existing resource is written: `replace` it with this one, or `merge` this one's
+   * `paths` into it, keeping every other element. Default: replace.
+   */
+  mode?: 'merge' | 'replace';
+  /** The element paths this write owns (merge): set from the resource, or removed when it lacks them. */
+  paths?: readonly string[];
 }
 
 /**
  * What one row writes. `single`: one resource, sent as one batch entry. `transaction`: resources
  * that must land together (an Encounter and its note), sent as a nested transaction bundle.
  */
-export type WriteUnit = { kind: 'single'; write: ResourceWrite } | { kind: 'transaction'; writes: ResourceWrite[] };
+export type WriteUnit =
+  | { kind: 'single'; write: ResourceWrite }
+  | { kind: 'transaction'; writes: ResourceWrite[] }
+  /** Nothing to write for this row, for a reason the report gives (a mapping's skip rule). */
+  | { kind: 'skip'; reason: string };
+
+/** A unit that writes something. */
+export type WritingUnit = Exclude<WriteUnit, { kind: 'skip' }>;
 
 /** What a table's code sees besides the row: settings, and lookups loaded once per file. */
 export interface MappingContext<Lookups> {
@@ -48,8 +62,13 @@ interface TableBase<Lookups> {
   name: string;
   description: string;
   columns: ColumnSpec[];
-  /** The column holding the row's source id: duplicates within a file are rejected by it. */
-  idColumn: string;
+  /**
+   * The columns that identify a row in the file (a repeat fails the later row); empty: the whole
+   * row (an exact repeat is skipped). A one-column key is the row's source id in reports.
+   */
+  key: readonly string[];
+  /** File-name patterns (`conditions*.csv`): when given, only files so named are recognised as this table by their header. */
+  fileNames?: readonly string[];
   /** Tables whose data must be in Medplum before this one is imported (scheduling order). */
   dependsOn: string[];
   /**
@@ -57,6 +76,8 @@ interface TableBase<Lookups> {
    * source id: an unresolved reference is reported on that column.
    */
   references?: Readonly<Record<string, string>>;
+  /** How each resource type it writes is written to an existing resource (default replace). */
+  writeModes?: Readonly<Record<string, 'merge' | 'replace'>>;
   /**
    * Loads what mapping needs from Medplum, once per file. Throws DependencyNotReadyError when a
    * parent table has not been imported yet.
