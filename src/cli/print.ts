@@ -1,10 +1,15 @@
+import type { Resource } from '@medplum/fhirtypes';
 import type { ImportReport } from '../lib';
+import type { RejectedRowsWritten } from './rejected';
 
 export interface FileOutcome {
+  /** The file's path as given on the command line. */
   file: string;
   report?: ImportReport;
   /** A whole-file problem: nothing of the file was written. */
   error?: string;
+  /** Where its failed rows were written (--rejected). */
+  rejected?: RejectedRowsWritten;
 }
 
 const COLUMNS = ['file', 'table', 'rows', 'created', 'updated', 'unchanged', 'failed', 'skipped'] as const;
@@ -25,6 +30,9 @@ export function formatReports(outcomes: FileOutcome[], maxErrorsPerFile = 20): s
     if (o.error) {
       const message = o.error.startsWith(`${o.file}: `) ? o.error.slice(o.file.length + 2) : o.error;
       out.push('', `${o.file}: not imported: ${message}`);
+      if (o.rejected) {
+        out.push(`  rejected rows (${o.rejected.rows}) before it stopped: ${o.rejected.path}`);
+      }
       continue;
     }
     const report = o.report as ImportReport;
@@ -39,9 +47,38 @@ export function formatReports(outcomes: FileOutcome[], maxErrorsPerFile = 20): s
     if (report.errors.length > maxErrorsPerFile) {
       notes.push(`  ... and ${report.errors.length - maxErrorsPerFile} more errors`);
     }
+    if (o.rejected) {
+      notes.push(`  rejected rows (${o.rejected.rows}): ${o.rejected.path}`);
+    }
     if (notes.length) {
       out.push('', `${o.file}:`, ...notes);
     }
   }
   return out.join('\n');
+}
+
+/**
+ * `--show`: a file's first mapped resources as pretty JSON, each headed by the file and the row it
+ * came from. They hold cell values: this goes to standard output only, never to logs or reports.
+ */
+export function formatShown(
+  file: string,
+  shown: readonly { row: number; resource: Resource }[],
+  outcome: FileOutcome,
+  tableKind: 'rows' | 'aggregate'
+): string {
+  if (shown.length === 0) {
+    let why: string;
+    if (outcome.error) {
+      why = 'the file was not imported';
+    } else if (tableKind === 'aggregate') {
+      why = `table ${outcome.report?.table} is written as a whole, not row by row`;
+    } else if (!outcome.report?.rows) {
+      why = 'the file has no data rows';
+    } else {
+      why = 'no row was mapped (every row failed or was skipped: see below)';
+    }
+    return `--- ${file}: no mapped resources to show: ${why}\n\n`;
+  }
+  return shown.map(({ row, resource }) => `--- ${file} row ${row}: ${resource.resourceType}\n${JSON.stringify(resource, null, 2)}\n\n`).join('');
 }

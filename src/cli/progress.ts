@@ -1,14 +1,17 @@
 import { SingleBar } from 'cli-progress';
 import type { ImportProgress } from '../lib';
 
+/** Where progress goes: a terminal gets a bar (it must then be a real stream), anything else lines. */
+export type ProgressStream = Pick<NodeJS.WriteStream, 'write'> & { isTTY?: boolean };
+
 export interface ProgressDisplay {
   update(progress: ImportProgress): void;
   stop(): void;
 }
 
 /** A progress bar (rows, rows/s, ETA) on a terminal; plain progress lines otherwise (CI, logs). */
-export function createProgressDisplay(stream: NodeJS.WriteStream = process.stderr): ProgressDisplay {
-  return stream.isTTY ? new BarDisplay(stream) : new LineDisplay(stream);
+export function createProgressDisplay(stream: ProgressStream = process.stderr): ProgressDisplay {
+  return stream.isTTY ? new BarDisplay(stream as NodeJS.WriteStream) : new LineDisplay(stream);
 }
 
 class BarDisplay implements ProgressDisplay {
@@ -47,7 +50,7 @@ class LineDisplay implements ProgressDisplay {
   private started = 0;
   private lastPrinted = 0;
 
-  constructor(private readonly stream: NodeJS.WriteStream) {}
+  constructor(private readonly stream: ProgressStream) {}
 
   update(p: ImportProgress): void {
     const now = Date.now();

@@ -69,6 +69,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     });
     return;
   }
+  if (req.method === 'POST' && /^\/fhir\/R4\/[A-Za-z]+\/_search$/.test(path)) {
+    // The importer may look up stored resources by identifier first: nothing is stored here.
+    send(200, { resourceType: 'Bundle', type: 'searchset', total: 0, entry: [] });
+    return;
+  }
   if (req.method === 'POST' && path === '/fhir/R4/') {
     const bundle = JSON.parse(body) as Bundle;
     batches.push(bundle);
@@ -118,9 +123,9 @@ describe('npm run import without the development dependencies', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/patients\.csv\s+patients\s+2\s+2\s+0\s+0\s+0\s+0/);
     expect(stdout + stderr).not.toContain(ACCESS_KEY);
-    // The rows went to the server, as conditional updates.
-    const puts = batches.flatMap((b) => b.entry ?? []).filter((e) => e.request?.method === 'PUT');
-    expect(puts.map((e) => e.request?.url.split('?')[0])).toEqual(['Patient', 'Patient']);
+    // The rows went to the server as Patient writes (conditional updates, or creates once a lookup found nothing stored).
+    const writes = batches.flatMap((b) => b.entry ?? []).filter((e) => e.request?.method === 'PUT' || e.request?.method === 'POST');
+    expect(writes.map((e) => e.request?.url.split('?')[0])).toEqual(['Patient', 'Patient']);
   }, 120_000);
 
   test('asking for the local Medplum says it needs the development dependencies', async () => {
