@@ -57,7 +57,8 @@ async function importCatalog(medplum: LocalMedplum, csv: string): Promise<Import
   return (await importCsv(medplum, csvFromText('conditions.csv', csv))).report;
 }
 
-const writes = (sent: SentRequest[]): SentRequest[] => sent.filter((r) => r.method !== 'GET');
+/** Requests that write: not reads, not the plan's lookups (POST Type/_search). */
+const writes = (sent: SentRequest[]): SentRequest[] => sent.filter((r) => r.method !== 'GET' && !r.url.endsWith('/_search'));
 
 function storedCatalog(medplum: LocalMedplum): { codeSystem: CodeSystem; conceptMap: ConceptMap } {
   const codeSystems = medplum.allResources<CodeSystem>('CodeSystem');

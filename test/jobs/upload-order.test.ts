@@ -75,8 +75,9 @@ describe('files dropped together end as if uploaded in dependency order', () => 
     expect(task.status).toBe('completed');
     expect(taskReportOf(task)).toMatchObject({ rows: 2, failed: 2 });
     expect(taskReportOf(task)?.errors.map((e) => [e.row, e.column, e.message.replace(/ \(no Patient.*$/, '')])).toEqual([
-      [2, 'patient_id', 'encounter and note not written (the transaction was rolled back): patient_id P001 is not in Medplum'],
-      [3, 'patient_id', 'encounter and note not written (the transaction was rolled back): patient_id P002 is not in Medplum'],
+      // Found out by the plan, before anything was sent.
+      [2, 'patient_id', 'patient_id P001 is not in Medplum'],
+      [3, 'patient_id', 'patient_id P002 is not in Medplum'],
     ]);
   });
 });

@@ -2,12 +2,12 @@ import type { MedplumClient } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import { generateId, normalizeErrorString } from '@medplum/core';
 import type { PlannedRow } from '../bundles/batch';
-import { BatchAssembler, plannedSize, planRow, unitWrites } from '../bundles/batch';
+import { BatchAssembler, planRow, unitWrites } from '../bundles/batch';
 import type { CsvDocument, CsvRecord } from '../csv/document';
 import { isBlankRecord } from '../csv/document';
-import { classifyBatch, UNVERIFIED_REASON } from '../execute/classify';
 import type { ExecutorOptions, ExecutorStats } from '../execute/executor';
 import { BatchExecutor } from '../execute/executor';
+import { PlanFirstWriter } from '../plan/writer';
 import type { Deadline } from '../execute/clock';
 import { OutOfTimeError } from '../execute/quota';
 import type { ImportReport, RowResult } from '../report';
@@ -15,7 +15,6 @@ import { ReportBuilder } from '../report';
 import type { ImportSettings } from '../settings';
 import { defaultSettings } from '../settings';
 import { defaultTables } from '../tables';
-import { batchBody } from '../bundles/batch';
 import { isRejectedRowsHeader } from '../csv/rejected-rows-format';
 import { writeInChunks } from '../tables/chunked-write';
 import { visibleSourceId } from '../tables/identifier-chars';
@@ -124,10 +123,15 @@ export async function importCsv(
     report.set('dryRun', true);
   }
 
-  const executor = new BatchExecutor(medplum, { log, deadline: options.deadline, ...options.executor });
+  const executor = new BatchExecutor(medplum, {
+    log,
+    deadline: options.deadline,
+    maxRequestBytes: settings.maxRequestBytes,
+    ...options.executor,
+  });
+  const writer = new PlanFirstWriter(medplum, executor, table);
   const progress = new RunProgress(options.startAfterRow ?? 0, options.skipRows);
   const deferred: number[] = [];
-  const unverified: number[] = [];
   const wouldWrite = new Map<string, number>();
   let rowsDone = 0;
 
@@ -139,9 +143,6 @@ export async function importCsv(
     }
     if (!options.keepFailedFields) {
       delete result.fields;
-    }
-    if (result.reason === UNVERIFIED_REASON) {
-      unverified.push(result.row);
     }
     report.add(result);
     options.onRowResult?.(result);
@@ -167,8 +168,7 @@ export async function importCsv(
       reportProgress();
       return true;
     }
-    const batch = await executor.execute(rows);
-    const results = classifyBatch(rows, batch, table.references ?? {});
+    const results = await writer.write(rows);
     const finished = results.filter((r): r is RowResult => r !== undefined);
     finished.forEach(finish);
     log(`rows ${rows[0].row}-${rows.at(-1)?.row}: ${summarize(finished)}`);
@@ -222,13 +222,12 @@ export async function importCsv(
       }
       options.onMapped?.(record.row, unitWrites(parsed.unit).map((w) => w.resource));
       const planned = planRow(record.row, parsed.sourceId, parsed.unit, record.fields);
-      const size = plannedSize(planned);
-      if (size > settings.maxRequestBytes) {
-        finish(tooLargeToSend(record.row, parsed.sourceId, record.fields, size, settings.maxRequestBytes));
+      if (planned.size > settings.maxRequestBytes) {
+        finish(tooLargeToSend(record.row, parsed.sourceId, record.fields, planned.size, settings.maxRequestBytes));
         continue;
       }
       progress.opened(record.row);
-      if (!(await send(assembler.add(planned, size)))) {
+      if (!(await send(assembler.add(planned)))) {
         stopped = true;
         break;
       }
@@ -237,7 +236,7 @@ export async function importCsv(
       stopped = !(await send(assembler.flush()));
     }
     if (!stopped && table.kind === 'aggregate') {
-      await importAggregate(medplum, table, aggregateItems, aggregateFields, context, executor, {
+      await importAggregate(medplum, table, aggregateItems, aggregateFields, context, executor, writer, {
         dryRun: options.dryRun,
         finish,
         wouldWrite,
@@ -253,11 +252,6 @@ export async function importCsv(
     stopped = true;
   }
 
-  if (unverified.length) {
-    report.warn(
-      `${unverified.length} rows were written and counted as updated, but the server's answers did not tell whether they changed anything (first: row ${unverified[0]})`
-    );
-  }
   const stoppedAt = stopped ? checkpoint() : undefined;
   if (stoppedAt) {
     report.set('resumeAfterRow', stoppedAt.resumeAfterRow);
@@ -492,6 +486,7 @@ async function importAggregate(
   fields: Map<number, string[]>,
   context: MappingContext<unknown>,
   executor: BatchExecutor,
+  writer: PlanFirstWriter,
   sink: { dryRun?: boolean; finish: (r: RowResult) => void; wouldWrite: Map<string, number> }
 ): Promise<void> {
   if (items.length === 0) {
@@ -509,9 +504,7 @@ async function importAggregate(
   const planned = planRow(items[0].row, undefined, unit);
   const maxBytes = context.settings.maxRequestBytes;
   const failure =
-    batchBody([planned]).body.length <= maxBytes
-      ? await writeAsOneTransaction(planned, table, executor)
-      : await writeInParts(medplum, plan.writes, executor, maxBytes);
+    planned.size <= maxBytes ? await writeAsOneTransaction(planned, writer) : await writeInParts(medplum, plan.writes, executor, maxBytes);
   for (const item of items) {
     if (failure) {
       sink.finish({
@@ -528,13 +521,8 @@ async function importAggregate(
 }
 
 /** The usual way: every write of the aggregate in one transaction. Returns why it failed, if it did. */
-async function writeAsOneTransaction(
-  planned: PlannedRow,
-  table: AggregateTable<unknown, unknown>,
-  executor: BatchExecutor
-): Promise<string | undefined> {
-  const batch = await executor.execute([planned]);
-  const [result] = classifyBatch([planned], batch, table.references ?? {});
+async function writeAsOneTransaction(planned: PlannedRow, writer: PlanFirstWriter): Promise<string | undefined> {
+  const [result] = await writer.write([planned]);
   if (!result) {
     throw new OutOfTimeError('before the catalog could be written');
   }

@@ -1,8 +1,8 @@
 import type { MedplumClient } from '@medplum/core';
 import { ContentType, normalizeErrorString } from '@medplum/core';
-import type { Bundle, BundleEntry, OperationOutcome } from '@medplum/fhirtypes';
-import type { PlannedRow } from '../bundles/batch';
-import { batchBody, probeSearchUrls, unitWrites, writeKey } from '../bundles/batch';
+import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
+import type { OutgoingRow } from '../bundles/batch';
+import { batchBody } from '../bundles/batch';
 import type { Clock, Deadline } from './clock';
 import { deadlineAt, NO_DEADLINE, systemClock } from './clock';
 import { OutOfTimeError, QuotaGovernor } from './quota';
@@ -21,6 +21,8 @@ export interface ExecutorOptions {
   deadline: Deadline;
   random: () => number;
   log: (line: string) => void;
+  /** Largest request body; rows are sent in as many requests as they need (the server refuses JSON over 1 MB). */
+  maxRequestBytes: number;
 }
 
 /** What became of one row's entry. */
@@ -32,11 +34,6 @@ export type EntryResult =
 
 export interface ExecutedBatch {
   results: EntryResult[];
-  /**
-   * What the probe saw before this import first sent each write, by write key: a version, or
-   * null when the resource did not exist. Keys the probe could not read are absent.
-   */
-  before: Map<string, string | null>;
 }
 
 export interface ExecutorStats extends RetryStats {
@@ -51,7 +48,8 @@ export interface ExecutorStats extends RetryStats {
  *   not be serialised against a concurrent writer) and 5xx with backoff;
  * - classifies whole-request failures by their HTTP status (Retrier), never retrying other 4xx;
  * - stops at the deadline, marking what was not written `stopped` instead of failing it.
- * Conditional PUTs are idempotent, so re-sending an entry that may have landed is safe.
+ * An entry sent again goes in its `retry` form when it has one (a create becomes a conditional
+ * create), so re-sending an entry that may have landed is safe.
  */
 export class BatchExecutor {
   readonly stats: ExecutorStats = { requests: 0, retries: 0, rateLimitWaits: 0, stopped: 0 };
@@ -70,6 +68,7 @@ export class BatchExecutor {
       deadline: options.deadline ?? NO_DEADLINE,
       random: options.random ?? Math.random,
       log: options.log ?? (() => undefined),
+      maxRequestBytes: options.maxRequestBytes ?? Number.POSITIVE_INFINITY,
     };
     this.link = linkTo(medplum, this.options.clock);
     this.quota = new QuotaGovernor(this.link, this.options.clock, this.options.log);
@@ -90,27 +89,28 @@ export class BatchExecutor {
     return this.retrier.run(what, request);
   }
 
-  async execute(rows: readonly PlannedRow[]): Promise<ExecutedBatch> {
+  async execute(rows: readonly OutgoingRow[]): Promise<ExecutedBatch> {
     const batch = new BatchInProgress(rows);
     const attempts = freshAttempts();
     let pending = rows.map((_, i) => i);
 
     while (pending.length > 0) {
       const admitted = await this.quota.admit(
-        pending.map((i) => unitWrites(rows[i].unit).length),
-        probeSearchUrls(pending.map((i) => rows[i])).length,
+        pending.map((i) => rows[i].writes),
+        0,
         this.deadline
       );
       if (admitted === 0 || this.outOfTime()) {
         batch.stop(pending, this.stats);
         break;
       }
-      const sending = pending.slice(0, admitted);
-      const later = pending.slice(admitted);
+      const sending = this.fitting(rows, pending.slice(0, admitted), batch);
+      const later = pending.slice(sending.length);
       const sent = await this.send(rows, sending, batch);
       if (sent.kind === 'failed') {
         const retry = await this.mayRetry(sent.status, attempts, `batch of ${sending.length} rows`);
         if (retry === 'retry') {
+          batch.sentAgain(sending);
           continue;
         }
         if (retry === 'stop') {
@@ -121,22 +121,37 @@ export class BatchExecutor {
         break;
       }
 
-      const again = batch.settle(sending, sent.entries, sent.offset, attempts, this.options.retry);
+      const again = batch.settle(sending, sent.entries, attempts, this.options.retry);
       pending = [...again.indexes, ...later];
       if (again.indexes.length === 0) {
         continue;
       }
+      batch.sentAgain(again.indexes);
       const retry = await this.mayRetry(again.status, attempts, `${again.indexes.length} entries (${again.status})`);
       if (retry === 'stop') {
         batch.stop(pending, this.stats);
         break;
       }
       if (retry === 'give-up') {
-        batch.finalize(again.indexes, sent.entries, sent.offset, sending);
+        batch.finalize(again.indexes, sent.entries, sending);
         pending = later;
       }
     }
     return batch.done();
+  }
+
+  /** The first rows that fit in one request body (at least one: a row too large alone fails at the server). */
+  private fitting(rows: readonly OutgoingRow[], candidates: readonly number[], batch: BatchInProgress): number[] {
+    let bytes = 64;
+    const fit: number[] = [];
+    for (const i of candidates) {
+      bytes += batch.entryOf(i).length + 1;
+      if (fit.length > 0 && bytes > this.options.maxRequestBytes) {
+        break;
+      }
+      fit.push(i);
+    }
+    return fit;
   }
 
   /** The retry decision for a status, with the deadline turned into 'stop'. */
@@ -152,13 +167,13 @@ export class BatchExecutor {
     }
   }
 
-  /** One request for some of the batch's rows: the probe first, then their entries. */
+  /** One request for some of the batch's rows. */
   private async send(
-    rows: readonly PlannedRow[],
+    rows: readonly OutgoingRow[],
     sending: readonly number[],
     batch: BatchInProgress
-  ): Promise<{ kind: 'answered'; entries: BundleEntry[]; offset: number } | { kind: 'failed'; status: number; message: string }> {
-    const { body, probed, probeSearches } = batchBody(sending.map((i) => rows[i]));
+  ): Promise<{ kind: 'answered'; entries: BundleEntry[] } | { kind: 'failed'; status: number; message: string }> {
+    const body = batchBody(sending.map((i) => batch.entryOf(i)));
     const before = this.link.quota();
     let response: Bundle;
     try {
@@ -176,79 +191,44 @@ export class BatchExecutor {
       return { kind: 'failed', status, message: normalizeErrorString(err) };
     }
     const entries = response.entry ?? [];
-    const offset = probed ? 1 : 0;
-    if (probed) {
-      batch.readProbe(entries[0], sending);
-    }
     const writes = sending.reduce((n, i, position) => {
-      const status = entries[position + offset]?.response?.status ?? '';
-      return status.startsWith('429') ? n : n + unitWrites(rows[i].unit).length;
+      const status = entries[position]?.response?.status ?? '';
+      return status.startsWith('429') ? n : n + rows[i].writes;
     }, 0);
-    this.quota.learn(before, this.link.quota(), writes, probeSearches);
-    return { kind: 'answered', entries, offset };
+    this.quota.learn(before, this.link.quota(), writes, 0);
+    return { kind: 'answered', entries };
   }
 }
 
 /** The results of one batch as its requests come back. */
 class BatchInProgress {
   private readonly results: (EntryResult | undefined)[];
-  private readonly before = new Map<string, string | null>();
+  /** Rows already sent once: sent again in their retry form. */
+  private readonly resent = new Set<number>();
 
-  constructor(private readonly rows: readonly PlannedRow[]) {
+  constructor(private readonly rows: readonly OutgoingRow[]) {
     this.results = new Array(rows.length);
   }
 
-  /**
-   * Records the probe's view of the rows being sent. Only the first view of a key counts: a
-   * re-sent row's probe would see what an earlier attempt (whose answer was lost) wrote.
-   */
-  readProbe(entry: BundleEntry | undefined, sending: readonly number[]): void {
-    const inner = (entry?.resource as Bundle | undefined)?.entry;
-    if (!entry?.response?.status?.startsWith('2') || !inner) {
-      return;
-    }
-    const seen = new Map<string, string>();
-    for (const searchEntry of inner) {
-      const searchset = searchEntry.resource as Bundle | OperationOutcome | undefined;
-      if (searchset?.resourceType !== 'Bundle' || searchset.link?.some((l) => l.relation === 'next')) {
-        return; // a search failed or was cut short: the versions are unknown
-      }
-      for (const match of searchset.entry ?? []) {
-        const resource = match.resource;
-        const versionId = resource?.meta?.versionId;
-        if (!resource || !versionId) {
-          return;
-        }
-        const identifiers = 'identifier' in resource ? [resource.identifier].flat() : [];
-        for (const identifier of identifiers) {
-          seen.set(`${resource.resourceType}|${identifier?.system}|${identifier?.value}`, versionId);
-        }
-      }
-    }
-    for (const i of sending) {
-      for (const key of unitWrites(this.rows[i].unit).map(writeKey)) {
-        if (!this.before.has(key)) {
-          this.before.set(key, seen.get(key) ?? null);
-        }
-      }
-    }
+  /** The bytes to send for a row now. */
+  entryOf(i: number): Uint8Array {
+    const row = this.rows[i];
+    return this.resent.has(i) && row.retryEntry ? row.retryEntry : row.entry;
+  }
+
+  sentAgain(indexes: readonly number[]): void {
+    indexes.forEach((i) => this.resent.add(i));
   }
 
   /**
    * Takes the answers for the rows sent; returns the ones to send again and the status that
    * decides how long to wait (429 first: its wait covers the others).
    */
-  settle(
-    sending: readonly number[],
-    entries: BundleEntry[],
-    offset: number,
-    attempts: Attempts,
-    policy: RetryPolicy
-  ): { indexes: number[]; status: number } {
+  settle(sending: readonly number[], entries: BundleEntry[], attempts: Attempts, policy: RetryPolicy): { indexes: number[]; status: number } {
     const again: number[] = [];
     let status = 0;
     sending.forEach((rowIndex, position) => {
-      const entry = entries[position + offset];
+      const entry = entries[position];
       const entryStatus = Number(entry?.response?.status?.split(' ')[0] ?? 0);
       const kind = failureKind(entryStatus);
       const worthAnother = kind === 'rate-limited' || attempts.failed + 1 < policy.maxAttempts;
@@ -265,9 +245,9 @@ class BatchInProgress {
   }
 
   /** Entries whose retries are used up keep their last answer. */
-  finalize(indexes: readonly number[], entries: BundleEntry[], offset: number, sending: readonly number[]): void {
+  finalize(indexes: readonly number[], entries: BundleEntry[], sending: readonly number[]): void {
     for (const rowIndex of indexes) {
-      const entry = entries[sending.indexOf(rowIndex) + offset];
+      const entry = entries[sending.indexOf(rowIndex)];
       this.results[rowIndex] = { kind: 'response', entry };
     }
   }
@@ -286,6 +266,6 @@ class BatchInProgress {
   }
 
   done(): ExecutedBatch {
-    return { results: this.results as EntryResult[], before: this.before };
+    return { results: this.results as EntryResult[] };
   }
 }

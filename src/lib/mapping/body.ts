@@ -1,10 +1,7 @@
+import type { PathStep } from '../tables/types';
+
 /** One step of an element path as the body builder needs it. */
-export interface BodyStep {
-  name: string;
-  /** The array position; undefined on a repeating element means position 0 (or the whole list, at the end). */
-  index?: number;
-  isArray: boolean;
-}
+export type BodyStep = PathStep;
 
 type Json = Record<string, unknown>;
 

@@ -644,7 +644,7 @@ function buildWrite(resource: CompiledResource, row: RowContext): ResourceWrite 
     label: outline.name,
     fullUrl: row.fullUrls.get(outline.name),
     mode: outline.mode,
-    paths: resource.elements.map((e) => e.path),
+    paths: resource.elements.map((e) => e.steps),
   };
 }
 

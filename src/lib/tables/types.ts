@@ -31,8 +31,20 @@ export interface ResourceWrite {
    * `paths` into it, keeping every other element. Default: replace.
    */
   mode?: 'merge' | 'replace';
-  /** The element paths this write owns (merge): set from the resource, or removed when it lacks them. */
-  paths?: readonly string[];
+  /**
+   * The element paths this write owns (merge): each set from the resource, or removed from the
+   * stored resource when this one lacks it. A path ending at a repeating element without an
+   * index owns the whole list.
+   */
+  paths?: readonly (readonly PathStep[])[];
+}
+
+/** One step of an element path: `name[0]` is `{ name: 'name', index: 0, isArray: true }`. */
+export interface PathStep {
+  name: string;
+  /** The array position; undefined on a repeating element means position 0, or the whole list at the end. */
+  index?: number;
+  isArray: boolean;
 }
 
 /**

@@ -1,0 +1,330 @@
+import type { MedplumClient } from '@medplum/core';
+import { operationOutcomeToString } from '@medplum/core';
+import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { OutgoingRow, PlannedRow } from '../bundles/batch';
+import { encodeEntry, unitWrites } from '../bundles/batch';
+import type { BatchExecutor, EntryResult } from '../execute/executor';
+import { tokenQuery } from '../fhir/search-values';
+import type { RowError, RowResult } from '../report';
+import { visibleSourceId } from '../tables/identifier-chars';
+import type { ResourceWrite, TableDefinition } from '../tables/types';
+import type { Identity } from './lookup';
+import { findByIdentity, identityKey } from './lookup';
+import { resourceToSend, sameContent } from './merge';
+
+/** How often a row whose resource changed under it (412) is planned again before it fails. */
+const MAX_PLAN_ROUNDS = 3;
+
+/** `Type?identifier=system|value`, as conditional references are written (search-values.ts). */
+const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?identifier=([^|]*)\|(.*)$/;
+
+type Action = 'create' | 'update' | 'unchanged';
+
+/** What one write of a row will do. */
+interface WritePlan {
+  write: ResourceWrite;
+  action: Action;
+  body: Resource;
+  stored?: Resource;
+}
+
+/** A row after planning: a final result, or the writes to send. */
+type RowPlan = { result: RowResult } | { writes: WritePlan[]; outgoing: OutgoingRow; transaction: boolean };
+
+/**
+ * Writes batches of rows plan-first (the migration guide's conditional updates, without their
+ * cost): the resources the rows write, and those they reference, are looked up by identifier in
+ * bulk; then each resource is created (POST), updated by id with If-Match on the version read
+ * (PUT), or, when nothing would change, not written at all. References become literal
+ * (`Patient/<id>`). A row whose resource changed in Medplum between the plan and the write (412)
+ * is planned again.
+ */
+export class PlanFirstWriter {
+  /** References already resolved in this import: `Type|system|value` (case folded) -> `Type/id`. */
+  private readonly resolved = new Map<string, string>();
+  /** Lookups made (20 quota points each). */
+  searches = 0;
+
+  constructor(
+    private readonly medplum: MedplumClient,
+    private readonly executor: BatchExecutor,
+    private readonly table: TableDefinition
+  ) {}
+
+  /** One result per row; undefined for a row the deadline left unwritten (the next run takes it). */
+  async write(rows: readonly PlannedRow[]): Promise<(RowResult | undefined)[]> {
+    const results: (RowResult | undefined)[] = new Array(rows.length);
+    let pending = rows.map((_, i) => i);
+    for (let round = 1; pending.length > 0; round++) {
+      const plans = await this.plan(pending.map((i) => rows[i]));
+      const sending: { index: number; plan: Extract<RowPlan, { writes: WritePlan[] }> }[] = [];
+      pending.forEach((index, k) => {
+        const plan = plans[k];
+        if ('result' in plan) {
+          results[index] = plan.result;
+        } else {
+          sending.push({ index, plan });
+        }
+      });
+      if (sending.length === 0 || this.executor.outOfTime()) {
+        break;
+      }
+      const executed = await this.executor.execute(sending.map((s) => s.plan.outgoing));
+      const replan: number[] = [];
+      sending.forEach(({ index, plan }, k) => {
+        const outcome = judge(rows[index], plan, executed.results[k]);
+        if (outcome === 'replan' && round < MAX_PLAN_ROUNDS) {
+          replan.push(index);
+        } else if (outcome === 'replan') {
+          results[index] = failed(rows[index], 'not written: the resource kept changing in Medplum while it was being written (412 Precondition Failed); import the file again');
+        } else {
+          results[index] = outcome;
+        }
+      });
+      pending = replan;
+    }
+    return results;
+  }
+
+  /** Looks up what the rows write and reference, and decides each write. */
+  private async plan(rows: readonly PlannedRow[]): Promise<RowPlan[]> {
+    const wanted: Identity[] = [];
+    for (const row of rows) {
+      for (const write of unitWrites(row.unit)) {
+        wanted.push({ type: write.resource.resourceType, system: write.match.system, value: write.match.value });
+        for (const ref of conditionalReferences(write.resource)) {
+          if (!this.resolved.has(identityKey(ref.type, ref.system, ref.value))) {
+            wanted.push(ref);
+          }
+        }
+      }
+    }
+    const found = await findByIdentity(this.medplum, (what, request) => this.executor.retrying(what, request), wanted, () => this.searches++);
+    return rows.map((row) => this.planRow(row, found));
+  }
+
+  private planRow(row: PlannedRow, found: ReadonlyMap<string, Resource[]>): RowPlan {
+    const writes = unitWrites(row.unit);
+    // References to other files' resources become literal.
+    const resolvedWrites: ResourceWrite[] = [];
+    for (const write of writes) {
+      const resolved = this.resolveReferences(row, write, found);
+      if ('result' in resolved) {
+        return resolved;
+      }
+      resolvedWrites.push(resolved.write);
+    }
+    // Each resource's stored version, if any.
+    const stored: (Resource | undefined)[] = [];
+    for (const write of resolvedWrites) {
+      const matches = found.get(identityKey(write.resource.resourceType, write.match.system, write.match.value)) ?? [];
+      if (matches.length > 1) {
+        const id = visibleSourceId(write.match.value);
+        return {
+          result: failed(
+            row,
+            `${write.label} ${id} matches ${matches.length} ${write.resource.resourceType} resources in Medplum (identifier ${write.match.system}|${id}): remove the duplicates, then import the file again`,
+            this.table.key[0]
+          ),
+        };
+      }
+      stored.push(matches[0]);
+    }
+    // References between this row's own resources: literal to one that exists, urn:uuid to one being created.
+    const existing = new Map<string, string>();
+    resolvedWrites.forEach((write, i) => {
+      if (write.fullUrl && stored[i]?.id) {
+        existing.set(write.fullUrl, `${write.resource.resourceType}/${stored[i]?.id}`);
+      }
+    });
+    const plans: WritePlan[] = resolvedWrites.map((write, i) => {
+      const linked = existing.size ? { ...write, resource: replaceReferences(write.resource, existing) } : write;
+      const body = resourceToSend(stored[i], linked);
+      const action: Action = !stored[i] ? 'create' : sameContent(stored[i] as Resource, body) ? 'unchanged' : 'update';
+      return { write: linked, action, body, stored: stored[i] };
+    });
+    const toSend = plans.filter((p) => p.action !== 'unchanged');
+    if (toSend.length === 0) {
+      return { result: { row: row.row, sourceId: row.sourceId, state: 'unchanged' } };
+    }
+    const transaction = row.unit.kind === 'transaction';
+    return { writes: plans, transaction, outgoing: outgoing(toSend, transaction) };
+  }
+
+  /** The write with its conditional references made literal, or the row's failure. */
+  private resolveReferences(
+    row: PlannedRow,
+    write: ResourceWrite,
+    found: ReadonlyMap<string, Resource[]>
+  ): { write: ResourceWrite } | { result: RowResult } {
+    const refs = conditionalReferences(write.resource);
+    if (refs.length === 0) {
+      return { write };
+    }
+    const literal = new Map<string, string>();
+    for (const ref of refs) {
+      const key = identityKey(ref.type, ref.system, ref.value);
+      let target = this.resolved.get(key);
+      if (!target) {
+        const matches = found.get(key) ?? [];
+        const column = this.table.references?.[ref.type];
+        const what = `${column ?? ref.type} ${visibleSourceId(ref.value)}`;
+        const identifier = `${ref.system}|${visibleSourceId(ref.value)}`;
+        if (matches.length === 0) {
+          return {
+            result: {
+              ...failed(row, `${what} is not in Medplum (no ${ref.type} with identifier ${identifier}); import it first`, column),
+              missingParent: ref.type,
+            },
+          };
+        }
+        if (matches.length > 1) {
+          return {
+            result: failed(row, `${what} matches more than one ${ref.type} in Medplum (identifier ${identifier}); resolve the duplicates first`, column),
+          };
+        }
+        target = `${ref.type}/${matches[0].id}`;
+        this.resolved.set(key, target);
+      }
+      literal.set(ref.reference, target);
+    }
+    return { write: { ...write, resource: replaceReferences(write.resource, literal) } };
+  }
+}
+
+/** The conditional references (`Type?identifier=...`) in a resource, decoded. */
+function conditionalReferences(resource: Resource): (Identity & { reference: string })[] {
+  const refs: (Identity & { reference: string })[] = [];
+  visitReferences(resource, (reference) => {
+    const match = CONDITIONAL_REFERENCE.exec(reference);
+    if (match) {
+      refs.push({ reference, type: match[1], system: decodeSearchValue(match[2]), value: decodeSearchValue(match[3]) });
+    }
+  });
+  return refs;
+}
+
+function visitReferences(value: unknown, visit: (reference: string) => void): void {
+  if (Array.isArray(value)) {
+    value.forEach((v) => visitReferences(v, visit));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, member] of Object.entries(value)) {
+      if (key === 'reference' && typeof member === 'string') {
+        visit(member);
+      } else {
+        visitReferences(member, visit);
+      }
+    }
+  }
+}
+
+/** A copy of the resource with references replaced (`from` -> `to`). */
+function replaceReferences(resource: Resource, replacements: ReadonlyMap<string, string>): Resource {
+  return JSON.parse(JSON.stringify(resource), (key, value) =>
+    key === 'reference' && typeof value === 'string' && replacements.has(value) ? replacements.get(value) : value
+  ) as Resource;
+}
+
+/** A value as search-values.ts wrote it, back to the text (percent-decoded, FHIR-unescaped). */
+function decodeSearchValue(raw: string): string {
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    // not percent-encoded: keep it as it is
+  }
+  return decoded.replace(/\\(.)/g, '$1');
+}
+
+/** The entry (and its retry form) for what a row sends. */
+function outgoing(plans: readonly WritePlan[], transaction: boolean): OutgoingRow {
+  const entries = plans.map((p) => entryOf(p, false));
+  const retries = plans.map((p) => entryOf(p, true));
+  const wrap = (inner: BundleEntry[]): BundleEntry =>
+    transaction ? { request: { method: 'POST', url: '/' }, resource: { resourceType: 'Bundle', type: 'transaction', entry: inner } } : inner[0];
+  const entry = encodeEntry(wrap(entries));
+  const hasCreate = plans.some((p) => p.action === 'create');
+  return { entry, retryEntry: hasCreate ? encodeEntry(wrap(retries)) : undefined, writes: plans.length };
+}
+
+function entryOf(plan: WritePlan, retry: boolean): BundleEntry {
+  const { write, body, stored } = plan;
+  const type = write.resource.resourceType;
+  const fullUrl = write.fullUrl ? { fullUrl: write.fullUrl } : {};
+  if (plan.action === 'create') {
+    // Sent again, a create must not make a second resource if the first attempt landed.
+    const ifNoneExist = retry ? { ifNoneExist: `identifier=${tokenQuery(write.match.system, write.match.value)}` } : {};
+    return { ...fullUrl, request: { method: 'POST', url: type, ...ifNoneExist }, resource: body };
+  }
+  return {
+    ...fullUrl,
+    request: { method: 'PUT', url: `${type}/${stored?.id}`, ifMatch: `W/"${stored?.meta?.versionId}"` },
+    resource: body,
+  };
+}
+
+/** A row's result from its entry's answer, or 'replan' when a resource changed under it. */
+function judge(row: PlannedRow, plan: Extract<RowPlan, { writes: WritePlan[] }>, result: EntryResult): RowResult | 'replan' | undefined {
+  if (result.kind === 'stopped') {
+    return undefined;
+  }
+  if (result.kind === 'request-failed') {
+    return failed(row, `not written: request failed (${result.status || 'network error'}): ${result.message}`);
+  }
+  const sent = plan.writes.filter((p) => p.action !== 'unchanged');
+  const status = result.entry.response?.status ?? '';
+  if (!plan.transaction) {
+    if (status.startsWith('2')) {
+      return written(row, plan.writes);
+    }
+    return status.startsWith('412') ? 'replan' : failed(row, outcomeText(result.entry));
+  }
+  const inner = (result.entry.resource as Bundle | undefined)?.entry;
+  if (!status.startsWith('2') || !inner) {
+    // Refused whole (a project with transactions): nothing of it was written.
+    if (status.startsWith('412') || /precondition|412/i.test(outcomeText(result.entry))) {
+      return 'replan';
+    }
+    return failed(row, `${labels(sent)} not written (the transaction was rolled back): ${outcomeText(result.entry)}`);
+  }
+  // Run entry by entry (a project without transactions): report a pair that half-landed.
+  const failedAt = inner.findIndex((e) => !e?.response?.status?.startsWith('2'));
+  if (failedAt < 0) {
+    return written(row, plan.writes);
+  }
+  if (inner[failedAt]?.response?.status?.startsWith('412')) {
+    return 'replan';
+  }
+  const landed = sent.filter((_, i) => inner[i]?.response?.status?.startsWith('2')).map((p) => p.write.label);
+  const half = landed.length ? `; the ${landed.join(' and ')} was written without it: fix the row and re-run the file to complete it` : '';
+  return failed(row, `${sent[failedAt].write.label} not written: ${outcomeText(inner[failedAt])}${half}`);
+}
+
+/** The row's state from what its writes did: created when its first resource was, else updated. */
+function written(row: PlannedRow, plans: readonly WritePlan[]): RowResult {
+  const state = plans[0].action === 'create' ? 'created' : 'updated';
+  return { row: row.row, sourceId: row.sourceId, state };
+}
+
+function failed(row: PlannedRow, message: string, column?: string): RowResult {
+  return {
+    row: row.row,
+    sourceId: row.sourceId,
+    state: 'failed',
+    fields: row.fields,
+    errors: [{ row: row.row, sourceId: row.sourceId, column, message } satisfies RowError],
+  };
+}
+
+export function outcomeText(entry: BundleEntry | undefined): string {
+  const outcome = (entry?.response?.outcome ?? entry?.resource) as OperationOutcome | undefined;
+  const status = entry?.response?.status ?? 'no status';
+  if (outcome?.resourceType === 'OperationOutcome') {
+    return `${operationOutcomeToString(outcome)} (${status})`;
+  }
+  return `server answered ${status}`;
+}
+
+function labels(plans: readonly WritePlan[]): string {
+  return plans.map((p) => p.write.label).join(' and ');
+}
