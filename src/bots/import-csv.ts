@@ -29,7 +29,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
 function summary(kind: string, result: BotCallResult): string {
   if ('rows' in result) {
     const r = result as ImportReport;
-    return `${r.file}: table ${r.table}, ${r.rows} rows: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.failed} failed, ${r.skipped} skipped`;
+    return `${r.file}: table ${r.table}, ${r.rows} rows: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.conflict ? `${r.conflict} in conflict, ` : ''}${r.failed} failed, ${r.skipped} skipped`;
   }
   if ('pending' in result) {
     return `sweep: ${result.jobs.length} uploads handled, ${result.pending} still pending`;

@@ -1,10 +1,10 @@
 /**
  * The per-file import report: the bot's return value and the shape every later tool reads.
- * Every data row ends in exactly one state; `rows` always equals the sum of the five counters.
+ * Every data row ends in exactly one state; `rows` always equals the sum of the six counters.
  */
 
 /** The final state of one data row. */
-export type RowState = 'created' | 'updated' | 'unchanged' | 'failed' | 'skipped';
+export type RowState = 'created' | 'updated' | 'unchanged' | 'conflict' | 'failed' | 'skipped';
 
 /** A problem with one row. `row` is the spreadsheet row number: header = 1, first data record = 2. */
 export interface RowError {
@@ -12,6 +12,14 @@ export interface RowError {
   column?: string;
   sourceId?: string;
   message: string;
+}
+
+/** A row some of whose elements were changed in Medplum since the last import: those were kept. */
+export interface RowConflict {
+  row: number;
+  sourceId?: string;
+  /** Element paths (never values). */
+  paths: string[];
 }
 
 /** A row deliberately not written, with the reason. */
@@ -28,6 +36,10 @@ export interface RowResult {
   state: RowState;
   errors?: RowError[];
   reason?: string;
+  /** Conflicts: the element paths changed in Medplum since the import last wrote them, left as they are. */
+  paths?: string[];
+  /** Plan mode: the element paths the row would change. */
+  changes?: string[];
   /** The row's original fields, in header order (for rejected-rows files); never logged. */
   fields?: string[];
   /**
@@ -45,13 +57,18 @@ export interface ImportReport {
   created: number;
   updated: number;
   unchanged: number;
+  /** Rows with elements changed in Medplum since the last import, left as they are (see conflicts). */
+  conflict: number;
   failed: number;
   skipped: number;
   errors: RowError[];
   skips: RowSkip[];
+  conflicts: RowConflict[];
   /** File-level notes that did not stop the import (ignored columns, detected delimiter, ...). */
   warnings: string[];
   dryRun?: boolean;
+  /** Plan mode: the counts are what an import would do now; nothing was written. */
+  plan?: boolean;
   /** Dry runs: how many resources of each type the import would write. */
   wouldWrite?: Record<string, number>;
   /** Set when the import stopped early (time budget): the next run resumes after this row. */
@@ -65,6 +82,7 @@ export interface Omitted {
   errors: number;
   skips: number;
   warnings: number;
+  conflicts?: number;
 }
 
 /** Most errors (and skips) kept in a report; the counters stay exact past it. Keeps reports small enough to store. */
@@ -89,10 +107,12 @@ export class ReportBuilder {
       created: 0,
       updated: 0,
       unchanged: 0,
+      conflict: 0,
       failed: 0,
       skipped: 0,
       errors: [],
       skips: [],
+      conflicts: [],
       warnings: [],
     };
   }
@@ -120,6 +140,12 @@ export class ReportBuilder {
           this.omitted.errors++;
         }
       }
+    } else if (result.state === 'conflict') {
+      if (this.report.conflicts.length < MAX_REPORTED_ERRORS) {
+        this.report.conflicts.push({ row: result.row, sourceId: result.sourceId, paths: result.paths ?? [] });
+      } else {
+        this.omitted.conflicts = (this.omitted.conflicts ?? 0) + 1;
+      }
     } else if (result.state === 'skipped' && !this.report.dryRun) {
       if (this.report.skips.length < MAX_REPORTED_ERRORS) {
         this.report.skips.push({ row: result.row, sourceId: result.sourceId, reason: result.reason ?? 'skipped' });
@@ -129,23 +155,30 @@ export class ReportBuilder {
     }
   }
 
-  set<K extends 'dryRun' | 'resumeAfterRow'>(key: K, value: ImportReport[K]): void {
+  set<K extends 'dryRun' | 'plan' | 'resumeAfterRow'>(key: K, value: ImportReport[K]): void {
     this.report[key] = value;
   }
 
   /** The report so far; the builder goes on accumulating (it is called after every batch). */
   build(): ImportReport {
     const errors = [...this.report.errors].sort((a, b) => a.row - b.row);
-    return { ...this.report, ...cappedLists(errors, this.report.skips, this.report.warnings, this.omitted) };
+    return { ...this.report, conflicts: [...this.report.conflicts], ...cappedLists(errors, this.report.skips, this.report.warnings, this.omitted) };
   }
 }
 
 /** The report with its error and skip lists cut to `limit` entries; what is cut is counted as omitted. */
 export function withListsCapped(report: ImportReport, limit: number): ImportReport {
-  if (report.errors.length <= limit && report.skips.length <= limit) {
+  const conflicts = report.conflicts ?? [];
+  if (report.errors.length <= limit && report.skips.length <= limit && conflicts.length <= limit) {
     return report;
   }
-  return { ...report, ...cappedLists(report.errors, report.skips, listedWarnings(report), report.omitted ?? NONE_OMITTED, limit) };
+  const omitted = report.omitted ?? NONE_OMITTED;
+  const cut = { ...omitted, conflicts: (omitted.conflicts ?? 0) + Math.max(0, conflicts.length - limit) };
+  return {
+    ...report,
+    conflicts: conflicts.slice(0, limit),
+    ...cappedLists(report.errors, report.skips, listedWarnings(report), cut, limit),
+  };
 }
 
 /** Combines the report of a resumed run with the report of the runs before it, keeping the caps and exact counts. */
@@ -158,6 +191,8 @@ export function mergeReports(before: ImportReport, after: ImportReport): ImportR
     created: before.created + after.created,
     updated: before.updated + after.updated,
     unchanged: before.unchanged + after.unchanged,
+    conflict: (before.conflict ?? 0) + (after.conflict ?? 0),
+    conflicts: [...(before.conflicts ?? []), ...(after.conflicts ?? [])].slice(0, MAX_REPORTED_ERRORS),
     failed: before.failed + after.failed,
     skipped: before.skipped + after.skipped,
     ...cappedLists(
@@ -168,6 +203,9 @@ export function mergeReports(before: ImportReport, after: ImportReport): ImportR
         errors: omittedBefore.errors + omittedAfter.errors,
         skips: omittedBefore.skips + omittedAfter.skips,
         warnings: omittedBefore.warnings + omittedAfter.warnings,
+        ...(omittedBefore.conflicts || omittedAfter.conflicts
+          ? { conflicts: (omittedBefore.conflicts ?? 0) + (omittedAfter.conflicts ?? 0) }
+          : {}),
       }
     ),
   };
@@ -188,12 +226,13 @@ function cappedLists(
     errors: earlier.errors + Math.max(0, errors.length - limit),
     skips: earlier.skips + Math.max(0, skips.length - limit),
     warnings: earlier.warnings,
+    ...(earlier.conflicts ? { conflicts: earlier.conflicts } : {}),
   };
   const listed = [...new Set(warnings.map(shortened))];
   const room = MAX_REPORTED_WARNINGS - notices({ ...omitted, warnings: 0 }).length;
   const keep = omitted.warnings > 0 || listed.length > room ? Math.min(listed.length, room - 1) : listed.length;
   omitted.warnings += listed.length - keep;
-  const anyOmitted = omitted.errors + omitted.skips + omitted.warnings > 0;
+  const anyOmitted = omitted.errors + omitted.skips + omitted.warnings + (omitted.conflicts ?? 0) > 0;
   return {
     errors: errors.slice(0, limit),
     skips: skips.slice(0, limit),
@@ -207,6 +246,7 @@ function notices(omitted: Omitted): string[] {
   return [
     omitted.errors > 0 ? `${omitted.errors} further row errors were not listed` : '',
     omitted.skips > 0 ? `${omitted.skips} further skipped rows were not listed` : '',
+    (omitted.conflicts ?? 0) > 0 ? `${omitted.conflicts} further rows in conflict were not listed` : '',
     omitted.warnings > 0 ? `${omitted.warnings} further warnings were not listed (limit ${MAX_REPORTED_WARNINGS})` : '',
   ].filter((notice) => notice !== '');
 }

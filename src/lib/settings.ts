@@ -17,6 +17,11 @@ export interface ImportSettings {
   batchSize: number;
   /** Upper bound on one request body; the server refuses JSON bodies over 1 MB. */
   maxRequestBytes: number;
+  /**
+   * An element a mapping writes that was changed in Medplum since the import last wrote it:
+   * `keep` it (the row is reported as a conflict, with the element paths) or `overwrite` it.
+   */
+  onConflict: OnConflict;
 }
 
 /** The default identifier base; real migrations should set their own (bot secret IDENTIFIER_BASE). */
@@ -32,8 +37,11 @@ export const DEFAULT_BATCH_SIZE = 500;
 /** Safety margin under the server's 1 MB `maxJsonSize`. */
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
 
+export type OnConflict = 'keep' | 'overwrite';
+
 export function defaultSettings(): ImportSettings {
   return {
+    onConflict: 'keep',
     identifierBase: DEFAULT_IDENTIFIER_BASE,
     batchSize: DEFAULT_BATCH_SIZE,
     maxRequestBytes: DEFAULT_MAX_REQUEST_BYTES,
@@ -45,10 +53,11 @@ export interface SettingsInput {
   identifierBase?: unknown;
   batchSize?: unknown;
   maxRequestBytes?: unknown;
+  onConflict?: unknown;
 }
 
 /**
- * Resolves settings: defaults, then bot secrets (IDENTIFIER_BASE, BATCH_SIZE),
+ * Resolves settings: defaults, then bot secrets (IDENTIFIER_BASE, BATCH_SIZE, ON_CONFLICT),
  * then explicit input. Invalid values are reported, naming the setting and the rule (never
  * echoing the value), never silently replaced.
  */
@@ -79,6 +88,13 @@ export function resolveSettings(input: SettingsInput = {}, secrets: Record<strin
       throw new Error('maxRequestBytes must be a whole number of at least 10000');
     }
     settings.maxRequestBytes = n;
+  }
+  const onConflict = pick(input.onConflict, 'onConflict', fromSecret('ON_CONFLICT'), 'the ON_CONFLICT secret');
+  if (onConflict) {
+    if (onConflict.value !== 'keep' && onConflict.value !== 'overwrite') {
+      throw new Error(`${onConflict.name} must be "keep" or "overwrite"`);
+    }
+    settings.onConflict = onConflict.value;
   }
   return settings;
 }

@@ -55,6 +55,11 @@ export interface ImportOptions {
   settings?: ImportSettings;
   /** Parse, validate and map every row; write nothing. */
   dryRun?: boolean;
+  /**
+   * Plan mode: also look every row up in Medplum and decide what writing it would do (each
+   * RowResult's state, and `changes`: the element paths it would change); write nothing.
+   */
+  plan?: boolean;
   /** Skip rows up to this spreadsheet row number (resuming a checkpointed import). */
   startAfterRow?: number;
   /** Rows after `startAfterRow` that an earlier run finished: skipped too. */
@@ -122,6 +127,9 @@ export async function importCsv(
   if (options.dryRun) {
     report.set('dryRun', true);
   }
+  if (options.plan) {
+    report.set('plan', true);
+  }
 
   const executor = new BatchExecutor(medplum, {
     log,
@@ -129,7 +137,7 @@ export async function importCsv(
     maxRequestBytes: settings.maxRequestBytes,
     ...options.executor,
   });
-  const writer = new PlanFirstWriter(medplum, executor, table);
+  const writer = new PlanFirstWriter(medplum, executor, table, settings.onConflict);
   const progress = new RunProgress(options.startAfterRow ?? 0, options.skipRows);
   const deferred: number[] = [];
   const wouldWrite = new Map<string, number>();
@@ -168,7 +176,7 @@ export async function importCsv(
       reportProgress();
       return true;
     }
-    const results = await writer.write(rows);
+    const results = options.plan ? await writer.preview(rows) : await writer.write(rows);
     const finished = results.filter((r): r is RowResult => r !== undefined);
     finished.forEach(finish);
     log(`rows ${rows[0].row}-${rows.at(-1)?.row}: ${summarize(finished)}`);
@@ -238,6 +246,7 @@ export async function importCsv(
     if (!stopped && table.kind === 'aggregate') {
       await importAggregate(medplum, table, aggregateItems, aggregateFields, context, executor, writer, {
         dryRun: options.dryRun,
+        plan: options.plan,
         finish,
         wouldWrite,
       });
@@ -487,7 +496,7 @@ async function importAggregate(
   context: MappingContext<unknown>,
   executor: BatchExecutor,
   writer: PlanFirstWriter,
-  sink: { dryRun?: boolean; finish: (r: RowResult) => void; wouldWrite: Map<string, number> }
+  sink: { dryRun?: boolean; plan?: boolean; finish: (r: RowResult) => void; wouldWrite: Map<string, number> }
 ): Promise<void> {
   if (items.length === 0) {
     return;
@@ -498,6 +507,10 @@ async function importAggregate(
       sink.wouldWrite.set(write.resource.resourceType, 1);
     }
     items.forEach((i) => sink.finish({ row: i.row, sourceId: i.sourceId, state: 'skipped', reason: DRY_RUN_REASON }));
+    return;
+  }
+  if (sink.plan) {
+    items.forEach((i) => sink.finish({ row: i.row, sourceId: i.sourceId, state: plan.rowStates.get(i.row) ?? 'updated' }));
     return;
   }
   const unit: WritingUnit = { kind: 'transaction', writes: plan.writes };

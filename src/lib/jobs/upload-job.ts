@@ -413,7 +413,7 @@ function completion(table: string, report: ImportReport, rejectedRows: Attachmen
   return {
     status: 'completed',
     table,
-    businessStatus: `${report.rows} rows: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed, ${report.skipped} skipped`,
+    businessStatus: `${report.rows} rows: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ${report.conflict ? `${report.conflict} in conflict, ` : ''}${report.failed} failed, ${report.skipped} skipped`,
     checkpoint: { resumeAfterRow: 0, doneRows: new Set(), deferredRows: new Set() },
     report,
     ...(rejectedRows.length ? { rejectedRows } : {}),

@@ -7,10 +7,11 @@ import type { BatchExecutor, EntryResult } from '../execute/executor';
 import { tokenQuery } from '../fhir/search-values';
 import type { RowError, RowResult } from '../report';
 import { visibleSourceId } from '../tables/identifier-chars';
+import type { OnConflict } from '../settings';
 import type { ResourceWrite, TableDefinition } from '../tables/types';
 import type { Identity } from './lookup';
 import { findByIdentity, identityKey } from './lookup';
-import { resourceToSend, sameContent } from './merge';
+import { decideWrite, nothingToWrite } from './merge';
 
 /** How often a row whose resource changed under it (412) is planned again before it fails. */
 const MAX_PLAN_ROUNDS = 3;
@@ -26,6 +27,15 @@ interface WritePlan {
   action: Action;
   body: Resource;
   stored?: Resource;
+  /** Element paths left alone: changed in Medplum since this table last wrote them. */
+  conflicts: string[];
+  /** Element paths the write changes. */
+  changed: string[];
+}
+
+/** A resource this import created, by identity and id. */
+interface CreatedResource extends Identity {
+  id: string;
 }
 
 /** A row after planning: a final result, or the writes to send. */
@@ -48,12 +58,15 @@ export class PlanFirstWriter {
   constructor(
     private readonly medplum: MedplumClient,
     private readonly executor: BatchExecutor,
-    private readonly table: TableDefinition
+    private readonly table: TableDefinition,
+    /** What to do with an element changed in Medplum since the import last wrote it. */
+    private readonly onConflict: OnConflict = 'keep'
   ) {}
 
   /** One result per row; undefined for a row the deadline left unwritten (the next run takes it). */
   async write(rows: readonly PlannedRow[]): Promise<(RowResult | undefined)[]> {
     const results: (RowResult | undefined)[] = new Array(rows.length);
+    const created: { index: number; resources: CreatedResource[] }[] = [];
     let pending = rows.map((_, i) => i);
     for (let round = 1; pending.length > 0; round++) {
       const plans = await this.plan(pending.map((i) => rows[i]));
@@ -79,11 +92,85 @@ export class PlanFirstWriter {
           results[index] = failed(rows[index], 'not written: the resource kept changing in Medplum while it was being written (412 Precondition Failed); import the file again');
         } else {
           results[index] = outcome;
+          if (outcome?.state === 'created' || (outcome?.state === 'conflict' && plan.writes[0].action === 'create')) {
+            const ids = createdIds(plan, executed.results[k]);
+            if (ids.length) {
+              created.push({ index, resources: ids });
+            }
+          }
         }
       });
       pending = replan;
     }
+    await this.settleRaces(rows, created, results);
     return results;
+  }
+
+  /**
+   * Another importer may have created the same new resources at the same time (both plans saw
+   * none). Each row's new resources are looked up again; where an identity now has several
+   * resources, the row whose first resource has the smallest id keeps its resources and the
+   * others are deleted. Every importer that finds the duplicates does the same, so they end with
+   * one copy whichever checks first; a row that lost is reported unchanged (its data was written
+   * by the other import).
+   */
+  private async settleRaces(
+    rows: readonly PlannedRow[],
+    created: readonly { index: number; resources: CreatedResource[] }[],
+    results: (RowResult | undefined)[]
+  ): Promise<void> {
+    if (created.length === 0) {
+      return;
+    }
+    const retrying = <T>(what: string, request: () => Promise<T>): Promise<T> => this.executor.retrying(what, request);
+    const found = await findByIdentity(this.medplum, retrying, created.flatMap((c) => c.resources), () => this.searches++);
+    for (const { index, resources } of created) {
+      const groups = resources.map((r) => found.get(identityKey(r.type, r.system, r.value)) ?? []);
+      if (groups.every((g) => g.length <= 1)) {
+        continue;
+      }
+      const first = groups[0];
+      const keeper = [...first].sort((a, b) => ((a.id ?? '') < (b.id ?? '') ? -1 : 1))[0];
+      const ours = new Set(resources.map((r) => r.id));
+      const weKeep = keeper?.id === resources[0].id;
+      // The keeper's row keeps its resources; every other copy of this row's identities goes.
+      const doomed = groups.flat().filter((r) => (weKeep ? !ours.has(r.id ?? '') : ours.has(r.id ?? '')));
+      for (const resource of doomed) {
+        await retrying(`removing a duplicate ${resource.resourceType}`, () =>
+          this.medplum.deleteResource(resource.resourceType, resource.id as string).catch((err: unknown) => {
+            // Already removed by the other importer.
+            if (!/not found|gone|deleted/i.test(String((err as Error)?.message))) {
+              throw err;
+            }
+          })
+        );
+      }
+      if (!weKeep) {
+        const row = rows[index];
+        results[index] = {
+          row: row.row,
+          sourceId: row.sourceId,
+          state: 'unchanged',
+          reason: 'created at the same time by another import; its copy was kept and this one removed',
+        };
+      }
+    }
+  }
+
+  /**
+   * What writing the rows would do, writing nothing: each row's predicted state, with the
+   * element paths it would change (plan mode). The same lookups and decisions as `write`.
+   */
+  async preview(rows: readonly PlannedRow[]): Promise<RowResult[]> {
+    const plans = await this.plan(rows);
+    return plans.map((plan, i) => {
+      if ('result' in plan) {
+        return plan.result;
+      }
+      const result = written(rows[i], plan.writes);
+      const changes = plan.writes.flatMap((p) => p.changed.map((path) => (plan.writes.length > 1 ? `${p.write.label}: ${path}` : path)));
+      return { ...result, changes };
+    });
   }
 
   /** Looks up what the rows write and reference, and decides each write. */
@@ -132,20 +219,25 @@ export class PlanFirstWriter {
     }
     // References between this row's own resources: literal to one that exists, urn:uuid to one being created.
     const existing = new Map<string, string>();
+    const aliases = new Map<string, string>();
     resolvedWrites.forEach((write, i) => {
-      if (write.fullUrl && stored[i]?.id) {
-        existing.set(write.fullUrl, `${write.resource.resourceType}/${stored[i]?.id}`);
+      if (write.fullUrl) {
+        aliases.set(write.fullUrl, `row:${write.label}`);
+        if (stored[i]?.id) {
+          existing.set(write.fullUrl, `${write.resource.resourceType}/${stored[i]?.id}`);
+          aliases.set(`${write.resource.resourceType}/${stored[i]?.id}`, `row:${write.label}`);
+        }
       }
     });
     const plans: WritePlan[] = resolvedWrites.map((write, i) => {
       const linked = existing.size ? { ...write, resource: replaceReferences(write.resource, existing) } : write;
-      const body = resourceToSend(stored[i], linked);
-      const action: Action = !stored[i] ? 'create' : sameContent(stored[i] as Resource, body) ? 'unchanged' : 'update';
-      return { write: linked, action, body, stored: stored[i] };
+      const { body, conflicts, changed } = decideWrite(stored[i], linked, this.table.name, this.onConflict === 'overwrite', aliases);
+      const action: Action = !stored[i] ? 'create' : nothingToWrite(stored[i] as Resource, body, this.table.name) ? 'unchanged' : 'update';
+      return { write: linked, action, body, stored: stored[i], conflicts, changed };
     });
     const toSend = plans.filter((p) => p.action !== 'unchanged');
     if (toSend.length === 0) {
-      return { result: { row: row.row, sourceId: row.sourceId, state: 'unchanged' } };
+      return { result: conflictOr(row, plans, { row: row.row, sourceId: row.sourceId, state: 'unchanged' }) };
     }
     const transaction = row.unit.kind === 'transaction';
     return { writes: plans, transaction, outgoing: outgoing(toSend, transaction) };
@@ -300,10 +392,43 @@ function judge(row: PlannedRow, plan: Extract<RowPlan, { writes: WritePlan[] }>,
   return failed(row, `${sent[failedAt].write.label} not written: ${outcomeText(inner[failedAt])}${half}`);
 }
 
-/** The row's state from what its writes did: created when its first resource was, else updated. */
+/** The resources a row's answer says were created, with their ids. */
+function createdIds(plan: Extract<RowPlan, { writes: WritePlan[] }>, result: EntryResult): CreatedResource[] {
+  if (result.kind !== 'response') {
+    return [];
+  }
+  const sent = plan.writes.filter((p) => p.action !== 'unchanged');
+  const answers = plan.transaction ? ((result.entry.resource as Bundle | undefined)?.entry ?? []) : [result.entry];
+  return sent.flatMap((p, i) => {
+    const id = answers[i]?.resource?.id;
+    return p.action === 'create' && id
+      ? [{ type: p.write.resource.resourceType, system: p.write.match.system, value: p.write.match.value, id }]
+      : [];
+  });
+}
+
+/** The row's state from what its writes did: created when its first resource was, else updated (or in conflict). */
 function written(row: PlannedRow, plans: readonly WritePlan[]): RowResult {
   const state = plans[0].action === 'create' ? 'created' : 'updated';
-  return { row: row.row, sourceId: row.sourceId, state };
+  return conflictOr(row, plans, { row: row.row, sourceId: row.sourceId, state });
+}
+
+/**
+ * A row some of whose elements were left alone because they changed in Medplum is in conflict,
+ * whatever else it wrote: the report names the paths (never values).
+ */
+function conflictOr(row: PlannedRow, plans: readonly WritePlan[], result: RowResult): RowResult {
+  const paths = plans.flatMap((p) => p.conflicts.map((path) => (plans.length > 1 ? `${p.write.label}: ${path}` : path)));
+  if (paths.length === 0) {
+    return result;
+  }
+  return {
+    row: row.row,
+    sourceId: row.sourceId,
+    state: 'conflict',
+    paths,
+    reason: `changed in Medplum since the last import, kept: ${paths.join(', ')} (onConflict: overwrite replaces them)`,
+  };
 }
 
 function failed(row: PlannedRow, message: string, column?: string): RowResult {
