@@ -1,6 +1,8 @@
 /**
- * A server that answers every batch instantly, as Medplum would answer it, so that a measurement
- * sees only the importer's own work (parsing, mapping, bundling, classifying) and the JSON both ways.
+ * A server that answers every request instantly, as Medplum would answer it for resources that are
+ * all new, so that a measurement sees only the importer's own work (parsing, mapping, planning,
+ * bundling, classifying) and the JSON both ways: the lookups of stored resources
+ * (`POST Type/_search`) find nothing, and every write of a batch creates its resource.
  */
 import { allOk, created, MedplumClient } from '@medplum/core';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
@@ -44,11 +46,10 @@ async function bodyBytes(body: BodyInit | null | undefined): Promise<Uint8Array>
 
 /**
  * The answer Medplum gives a batch in which everything is new, shaped as its batch processor
- * (@medplum/fhir-router) shapes it: every entry carries its OperationOutcome and status; the probe
- * (a nested transaction of GET searches) gets empty searchsets; every write gets 201, a location
- * and the resource echoed with an id, a version and lastUpdated. Ids and versions are UUID-sized
- * but come from a counter: the importer never looks inside them, and random ones would only add
- * the null server's own time.
+ * (@medplum/fhir-router) shapes it: every entry carries its OperationOutcome and status; searches
+ * (GET entries) get empty searchsets; every write gets 201, a location and the resource echoed
+ * with an id, a version and lastUpdated. Ids and versions are UUID-sized but come from a counter:
+ * the importer never looks inside them, and random ones would only add the null server's own time.
  */
 export function batchAnswerer(): (request: Bundle) => Bundle {
   let counter = 0;
@@ -75,23 +76,54 @@ export function batchAnswerer(): (request: Bundle) => Bundle {
   return (request) => nested(request, new Date().toISOString());
 }
 
+export interface NullMedplumOptions {
+  /**
+   * Resource types the server holds whatever is looked up: a lookup (`POST Type/_search`) of one
+   * of them finds one resource per identifier asked for, so rows referring to them can be written
+   * (encounters referring to patients). Other types are never found: every write is a create.
+   */
+  stored?: readonly string[];
+}
+
+/** The identifiers of a lookup's form body: `identifier=sys|value,sys|value&_count=n` (encoded, FHIR-escaped). */
+function lookedUp(body: Uint8Array): { system: string; value: string }[] {
+  const param = utf8.decode(body).split('&').find((p) => p.startsWith('identifier='));
+  const unescape = (text: string): string => decodeURIComponent(text).replace(/\\([\\,|$])/g, '$1');
+  return (param?.slice('identifier='.length).split(',') ?? []).map((token) => {
+    const [system, value] = token.split('|');
+    return { system: unescape(system ?? ''), value: unescape(value ?? '') };
+  });
+}
+
 /** A real MedplumClient over a fetch that answers at once: JSON out, JSON back, as over HTTP. */
-export function nullMedplum(): NullMedplum {
+export function nullMedplum(options: NullMedplumOptions = {}): NullMedplum {
+  const stored = new Set(options.stored ?? []);
   const stats: NullServerStats = { requests: 0, bodyBytesTotal: 0, bodyBytesMax: 0, serverSeconds: 0 };
   const answer = batchAnswerer();
-  const fetch = async (_url: string, init: RequestInit = {}): Promise<Response> => {
+  const fetch = async (url: string, init: RequestInit = {}): Promise<Response> => {
     const body = await bodyBytes(init.body); // not timed: reading a body is the transport's work
     const start = performance.now();
     try {
-      return respond(body);
+      return respond(url, body);
     } finally {
       stats.serverSeconds += (performance.now() - start) / 1000;
     }
   };
-  const respond = (body: Uint8Array): Response => {
+  const respond = (url: string, body: Uint8Array): Response => {
     stats.requests++;
     stats.bodyBytesTotal += body.length;
     stats.bodyBytesMax = Math.max(stats.bodyBytesMax, body.length);
+    const path = new URL(url).pathname;
+    if (path.endsWith('/_search')) {
+      // A lookup of stored resources by identifier (form-encoded): found only for the stored types.
+      const type = path.split('/').at(-2) ?? '';
+      const found = stored.has(type)
+        ? lookedUp(body).map(({ system, value }, i) => ({
+            resource: { resourceType: type, id: `stored-${i}-${value}`, meta: { versionId: '1', lastUpdated: '2026-01-01T00:00:00Z' }, identifier: [{ system, value }] },
+          }))
+        : [];
+      return new Response(JSON.stringify({ resourceType: 'Bundle', type: 'searchset', entry: found }), { status: 200, headers: JSON_HEADERS });
+    }
     const request = JSON.parse(body.length ? utf8.decode(body) : '{}') as Bundle;
     if (request.resourceType !== 'Bundle') {
       return new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [] }), { status: 400, headers: JSON_HEADERS });

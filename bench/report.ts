@@ -154,7 +154,7 @@ export function summary(results: Results): string {
   const targets = targetList(results);
   for (const [key, f] of Object.entries(results.figures)) {
     const t = targets.find((v) => v.figure === key);
-    rows.push([f.label, formatValue(f.value, f.unit), t ? `${t.comparison} ${formatValue(t.threshold, f.unit)}` : '-', t ? (t.met ? 'yes' : 'NO') : '-']);
+    rows.push([f.label, formatValue(f.value, f.unit), t ? `${t.comparison} ${formatValue(t.threshold, f.unit)}` : '-', t ? (t.met ? 'met' : 'NOT MET') : '-']);
   }
   for (const f of Object.values(results.diagnostics)) {
     rows.push([`(diagnostic) ${f.label}`, formatValue(f.value, f.unit), '-', '-']);

@@ -2,12 +2,17 @@
  * `npm run bench`: measures the importer on this machine and writes bench/results.json and the
  * README's Benchmark table. Exits 1 when a target is missed.
  *
- *   npm run bench                  full run (about 5 minutes on 2 cores)
+ *   npm run bench                  full run (10 to 15 minutes on 2 cores)
  *   npm run bench -- --runs=5      more runs per figure (default 3; parse only and peak memory: at least 5)
  *   npm run bench -- --quick       tiny sizes, to check the harness; writes bench/tmp/results-quick.json only
  *
  * Sizes are chosen so that the slow variants (one request per row with 20 ms latency, the
  * million-row memory run) fit the time budget; rates are per row, so they compare across sizes.
+ *
+ * Targets: the mapping stage (parse + map, no server) above 20,000 rows/s for each profile
+ * workload (bench/mapping.ts), requests per 1,000 rows, the speed-up with 20 ms per request, and
+ * peak memory. The former target of the whole pipeline at half the parse-only rate is retired: it
+ * lay below the JSON floor any importer writing FHIR to Medplum has (see the README).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -21,6 +26,7 @@ import type { RunSample } from './measure';
 import { dryRun, importLocal, jsonFloor, mappedUnits, parseFile, parseText, perRowLocal, pipelineNull } from './measure';
 import { measurePeakRss } from './peak-rss';
 import { measureBatchSizes } from './batch-sizes';
+import { mapOnly, mappingWorkloads } from './mapping';
 import type { Figure, Results, Target } from './report';
 import { markdownTables, summary, target, updateReadme } from './report';
 import { log, median, timed } from './stats';
@@ -29,6 +35,7 @@ const here = (path: string): string => fileURLToPath(new URL(path, import.meta.u
 
 interface Sizes {
   parseRows: number;
+  mappingRows: number;
   pipelineRows: number;
   localRows: number;
   requestRows: number;
@@ -41,6 +48,7 @@ interface Sizes {
 
 const FULL: Sizes = {
   parseRows: 200_000,
+  mappingRows: 100_000,
   pipelineRows: 100_000,
   localRows: 20_000,
   requestRows: 1_000,
@@ -53,6 +61,7 @@ const FULL: Sizes = {
 
 const QUICK: Sizes = {
   parseRows: 5_000,
+  mappingRows: 2_000,
   pipelineRows: 2_000,
   localRows: 1_000,
   requestRows: 1_000,
@@ -64,6 +73,9 @@ const QUICK: Sizes = {
 };
 
 const LATENCY_MS = 20;
+
+/** The mapping stage (parse + map, no server) must keep well ahead of what a server takes in. */
+const MAPPING_TARGET_ROWS_PER_SECOND = 20_000;
 
 function flag(name: string): string | undefined {
   const prefix = `--${name}=`;
@@ -112,7 +124,19 @@ async function main(): Promise<number> {
   );
   figures.parseFile = rateFigure(`Parse only, streamed from disk (csvFromFile), ${fmtRows(sizes.parseRows)} rows`, parseFileSamples);
 
-  // 2. The whole pipeline into the null server, and where its time goes.
+  // 2. The mapping stage alone: parse + map with the profiles' compiled mappings, no server.
+  const mappingKeys: string[] = [];
+  for (const workload of mappingWorkloads(sizes.mappingRows)) {
+    const samples = await timed(`mapping (${workload.profile} ${workload.table})`, runs, () => mapOnly(workload), () => mapOnly(workload));
+    figures[workload.key] = rateFigure(
+      `Mapping only (parse + map), ${workload.label}, ${fmtRows(sizes.mappingRows)} rows`,
+      samples,
+      `${workload.profile} profile, table ${workload.table}: ${workload.writes}. csvFromText records -> column index, row key, RowReader, the compiled mapping's mapRow; no duplicate check, no JSON, no server`
+    );
+    mappingKeys.push(workload.key);
+  }
+
+  // 3. The whole pipeline into the null server, and where its time goes.
   const warmPipeline = patientsText(Math.min(20_000, sizes.pipelineRows));
   const warmRows = Math.min(20_000, sizes.pipelineRows);
   const pipelineSamples = await timed('pipeline (null server)', runs, () => pipelineNull(pipelineInput, sizes.pipelineRows), () =>
@@ -148,13 +172,13 @@ async function main(): Promise<number> {
   diagnostics.decodeOnly = rateFigure("Floor: decode the server's answers (UTF-8, JSON), nothing else", floors.map((f) => f.decode));
   const floorRates = floors.map((f) => 1 / (1 / figures.parseText.value + 1 / f.serialise.rowsPerSecond + 1 / f.decode.rowsPerSecond));
   diagnostics.jsonFloor = {
-    label: 'Floor: parse + serialise + decode, with every other stage free (compare: half the parse rate)',
+    label: 'Floor: parse + serialise + decode, with every other stage free',
     value: median(floorRates),
     unit: 'rows/s',
     runs: floorRates,
   };
 
-  // 3 and 4. Into the local Medplum: batches vs one upsert per row.
+  // 4 and 5. Into the local Medplum: batches vs one upsert per row.
   const warmLocal = patientsText(1_000, 7, 'W');
   const localSamples = await timed('local import', runs, () => importLocal(localInput, sizes.localRows), () =>
     importLocal(warmLocal, 1_000)
@@ -166,7 +190,7 @@ async function main(): Promise<number> {
   figures.perRow = rateFigure(`One upsertResource per row into the local Medplum, ${fmtRows(sizes.localRows)} rows`, perRowSamples);
   figures.speedup = ratioFigure('Importer speed-up over one upsert per row, no latency', localSamples, perRowSamples);
 
-  // 5. Requests per 1,000 independent rows.
+  // 6. Requests per 1,000 independent rows.
   const requestInput = patientsText(sizes.requestRows, 3, 'R');
   const perThousand = (s: RunSample): number => ((s.requests ?? NaN) * 1000) / s.rows;
   const ourRequests = await timed('requests (importer)', runs, () => importLocal(requestInput, sizes.requestRows));
@@ -174,7 +198,7 @@ async function main(): Promise<number> {
   figures.requestsImporter = countFigure(`Requests per 1,000 rows, importer (batch size ${DEFAULT_BATCH_SIZE})`, ourRequests.map(perThousand));
   figures.requestsPerRow = countFigure('Requests per 1,000 rows, one upsert per row', rowRequests.map(perThousand));
 
-  // 6. With a simulated 20 ms round trip per request.
+  // 7. With a simulated 20 ms round trip per request.
   const latencyPerRowInput = patientsText(sizes.latencyPerRowRows, 5, 'L');
   const latencyOurs = await timed(`local import, ${LATENCY_MS} ms`, runs, () =>
     importLocal(localInput, sizes.localRows, { latencyMs: LATENCY_MS })
@@ -189,7 +213,7 @@ async function main(): Promise<number> {
   );
   figures.latencySpeedup = ratioFigure(`With ${LATENCY_MS} ms per request: importer speed-up`, latencyOurs, latencyRows);
 
-  // 7. Peak memory, a million rows from disk, one child process per run.
+  // 8. Peak memory, a million rows from disk, one child process per run.
   const rss: number[] = [];
   const baselines: number[] = [];
   for (let i = 0; i < rssRuns; i++) {
@@ -210,20 +234,26 @@ async function main(): Promise<number> {
     note: `MB = 10^6 bytes; max of getrusage ru_maxrss and 100 ms samples; RSS before the import: ${Math.round(median(baselines))} MB (Node, tsx, libraries)`,
   };
 
-  // 8. Batch sizes.
+  // 9. Batch sizes.
   const batchSizes = await measureBatchSizes(
     { rows: sizes.sweepRows, quotaRows: sizes.quotaRows, encounterRows: sizes.encounterRows, latencyMs: LATENCY_MS },
     runs
   );
 
+  // The pipeline against half the parse-only rate is no longer a target: it sat below the JSON
+  // floor (parse + serialise + decode), out of reach for any importer that writes FHIR JSON. The
+  // pipeline figure stays, as a figure; server-side targets replace it later.
   const targets: Record<string, Target> = {
-    pipelineVsParse: target('pipeline', 'half the parse-only rate', figures.pipeline.value, '>=', figures.parseText.value / 2),
+    ...Object.fromEntries(
+      mappingKeys.map((key) => [key, target(key, 'mapping stage, parse + map', figures[key].value, '>=', MAPPING_TARGET_ROWS_PER_SECOND)])
+    ),
+    // Plan-first: each batch is one lookup of what is stored (POST _search) and one write.
     requestsPer1000: target(
       'requestsImporter',
-      `ceil(1000 / ${DEFAULT_BATCH_SIZE}) + 1`,
+      `2 × ceil(1000 / ${DEFAULT_BATCH_SIZE}): a lookup and a write per batch`,
       figures.requestsImporter.value,
       '<=',
-      Math.ceil(1000 / DEFAULT_BATCH_SIZE) + 1
+      2 * Math.ceil(1000 / DEFAULT_BATCH_SIZE)
     ),
     latencySpeedup: target('latencySpeedup', '', figures.latencySpeedup.value, '>=', 50),
     peakRss: target('peakRss', '', figures.peakRss.value, '<', 300),
