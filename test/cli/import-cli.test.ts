@@ -60,7 +60,7 @@ describe('npm run import', () => {
     const dry = await importCli(['--dry-run', file]);
     expect(dry.code).toBe(1);
     expect(dry.stdout).toContain('dry run: would write 1 Patient');
-    expect(dry.stdout).toMatch(/people\.csv\s+patients\s+2\s+0\s+0\s+0\s+1\s+1/);
+    expect(dry.stdout).toMatch(/people\.csv\s+patients\s+2\s+0\s+0\s+0\s+0\s+1\s+1/);
   }, 120_000);
 
   it('exits 1 naming a file that cannot be imported at all', async () => {
@@ -109,8 +109,9 @@ describe('npm run import with mappings', () => {
     const { code, stdout, stderr, medplum } = await importInProcess(['--local', '--profile', 'guide', '--mapping', LAB, LAB_CSV, GUIDE_PATIENTS]);
     expect(code).toBe(1); // R4's test code is not in the dictionary
     expect(stderr).toContain(`Mappings: profile guide + ${LAB}`);
-    const lines = stdout.split('\n').slice(2, 4).map((l) => l.split(/\s+/).slice(0, 7).join(' '));
-    expect(lines).toEqual([`${GUIDE_PATIENTS} patients 2 2 0 0 0`, `${LAB_CSV} lab_results 4 3 0 0 1`]);
+    // rows, created, updated, unchanged, conflict, failed
+    const lines = stdout.split('\n').slice(2, 4).map((l) => l.split(/\s+/).slice(0, 8).join(' '));
+    expect(lines).toEqual([`${GUIDE_PATIENTS} patients 2 2 0 0 0 0`, `${LAB_CSV} lab_results 4 3 0 0 0 1`]);
     expect(stdout).toContain("row 5, column test, id R4: test 'XYZ' is not a known code: one of GLU, HGB, K");
 
     const patients = await medplum.searchResources('Patient', { identifier: 'https://legacy-ehr.example.org/fhir/patient-id|P001' });
@@ -134,7 +135,7 @@ describe('npm run import with mappings', () => {
 
   it('--table names a mapping table; an unknown one lists the tables of the set', async () => {
     const forced = await importInProcess(['--local', '--dry-run', '--profile', 'guide', '--mapping', LAB, '--table', 'lab_results', LAB_CSV]);
-    expect(forced.stdout).toMatch(/lab-results\.csv\s+lab_results\s+4\s+0\s+0\s+0\s+1\s+3/);
+    expect(forced.stdout).toMatch(/lab-results\.csv\s+lab_results\s+4\s+0\s+0\s+0\s+0\s+1\s+3/);
     const unknown = await importInProcess(['--local', '--profile', 'guide', '--mapping', LAB, '--table', 'labs', LAB_CSV]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe(
@@ -213,7 +214,7 @@ describe('npm run import with mappings', () => {
       subject: { reference: 'Patient?identifier=https%3A%2F%2Flegacy-ehr.example.org%2Ffhir%2Fpatient-id|P001' },
     });
     // Then the usual table: nothing was written.
-    expect(stdout).toMatch(/lab-results\.csv\s+lab_results\s+4\s+0\s+0\s+0\s+1\s+3/);
+    expect(stdout).toMatch(/lab-results\.csv\s+lab_results\s+4\s+0\s+0\s+0\s+0\s+1\s+3/);
     expect(stdout).toContain('dry run: would write 3 Observation');
   }, 120_000);
 
@@ -231,8 +232,8 @@ describe('npm run import with mappings', () => {
     const rejected = join(dir, 'rejected');
     const { code, stdout } = await importCli(['--report', join(dir, 'report.json'), '--rejected', rejected, a, b]);
     expect(code).toBe(1);
-    expect(stdout).toMatch(new RegExp(`${a}\\s+patients\\s+2\\s+1\\s+0\\s+0\\s+1\\s+0`));
-    expect(stdout).toMatch(new RegExp(`${b}\\s+patients\\s+2\\s+1\\s+0\\s+0\\s+1\\s+0`));
+    expect(stdout).toMatch(new RegExp(`${a}\\s+patients\\s+2\\s+1\\s+0\\s+0\\s+0\\s+1\\s+0`));
+    expect(stdout).toMatch(new RegExp(`${b}\\s+patients\\s+2\\s+1\\s+0\\s+0\\s+0\\s+1\\s+0`));
 
     // --report: every file's full report, in import order, named by its path.
     const reports = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as ImportReport[];
@@ -244,10 +245,12 @@ describe('npm run import with mappings', () => {
         created: 1,
         updated: 0,
         unchanged: 0,
+        conflict: 0,
         failed: 1,
         skipped: 0,
         errors: [{ row: 3, column: 'gender', sourceId: 'clinic-a-2', message: expect.stringContaining('gender') }],
         skips: [],
+        conflicts: [],
         warnings: [],
       },
       expect.objectContaining({ file: b, table: 'patients', created: 1, failed: 1, errors: [expect.objectContaining({ row: 3, sourceId: 'clinic-b-2' })] }),
