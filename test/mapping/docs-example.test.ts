@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ImportReport, MappingFileSource, MappingSet } from '../../src/lib';
-import { csvFromText, importCsv, inspectCsv, loadMappingSet, MappingSetError } from '../../src/lib';
+import { csvFromText, defaultSettings, importCsv, inspectCsv, loadMappingSet, MappingSetError } from '../../src/lib';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
 
@@ -203,10 +203,17 @@ describe('docs/mappings.md: the worked example', () => {
 });
 
 describe('docs/mappings.md: write modes, as the reference says', () => {
-  // "merge (the default): in a resource that already exists, the elements this mapping writes are
-  // set from the row, or removed when the row leaves them empty; every other element is kept [...].
-  // replace: the resource becomes exactly what the mapping writes for the row."
-  it.each(['merge', 'replace'] as const)('%s: a re-import after a phone number was added in Medplum and the Sex cell emptied', async (mode) => {
+  // "merge (the default): [...] the elements this mapping writes are set from the row, or removed
+  // when the row leaves them empty; every other element is kept [...]. An element the mapping
+  // writes that was changed in Medplum since the importer last wrote it is a conflict: it is kept,
+  // the rest of the row is written, and the row ends conflict [...]. With --on-conflict overwrite
+  // [...] the row's value is written instead. replace: the resource becomes exactly what the
+  // mapping writes for the row [...], whatever was changed in Medplum."
+  it.each([
+    ['merge', 'keep'],
+    ['merge', 'overwrite'],
+    ['replace', 'keep'],
+  ] as const)('%s (on conflict: %s): a re-import after a phone number was added and the family name changed in Medplum, and the Sex cell emptied', async (mode, onConflict) => {
     expect(doc).toContain('**Write modes.** `merge` (the default)');
     const patients = JSON.parse(fileText('patients.mapping.json')) as { resources: { write?: string }[] };
     if (mode === 'replace') {
@@ -215,15 +222,26 @@ describe('docs/mappings.md: write modes, as the reference says', () => {
     const set = loadMappingSet([{ name: 'patients.mapping.json', text: JSON.stringify(patients) }]);
     const medplum = createLocalMedplum();
     await importCsv(medplum, csvFromText('patients.csv', fileText('patients.csv')), { tables: set.tables });
-    const grace = medplum.allResources('Patient').find((p) => identifierValue(p) === '100234') as Resource;
-    await medplum.updateResource({ ...grace, telecom: [{ system: 'phone', value: '555-0100' }] } as Resource);
+    const grace = medplum.allResources('Patient').find((p) => identifierValue(p) === '100234') as Resource & Record<string, unknown>;
+    await medplum.updateResource({ ...grace, name: [{ family: 'Okafor-Reyes', given: ['Grace'] }], telecom: [{ system: 'phone', value: '555-0100' }] } as Resource);
 
     const changed = fileText('patients.csv').replace('Okafor,Grace,03/14/1958,F', 'Okafor,Grace,03/14/1958,');
-    const { report } = await importCsv(medplum, csvFromText('patients.csv', changed), { tables: set.tables });
-    expect(counts(report)).toEqual([2, 0, 1, 1, 0, 0]);
+    const { report } = await importCsv(medplum, csvFromText('patients.csv', changed), {
+      tables: set.tables,
+      settings: { ...defaultSettings(), onConflict },
+    });
     const after = medplum.allResources('Patient').find((p) => p.id === grace.id) as Resource & Record<string, unknown>;
+    // The emptied Sex cell removes gender in every mode.
     expect(after.gender).toBeUndefined();
-    expect(after.name).toEqual([{ family: 'Okafor', given: ['Grace'] }]);
+    if (mode === 'merge' && onConflict === 'keep') {
+      expect(report).toMatchObject({ rows: 2, updated: 0, unchanged: 1, conflict: 1 });
+      expect(report.conflicts).toEqual([{ row: 2, sourceId: '100234', paths: ['name[0].family'] }]);
+      expect(doc).toContain('`{ "row": 2, "sourceId": "100234", "paths": ["name[0].family"] }`');
+      expect(after.name).toEqual([{ family: 'Okafor-Reyes', given: ['Grace'] }]);
+    } else {
+      expect(report).toMatchObject({ rows: 2, updated: 1, unchanged: 1, conflict: 0 });
+      expect(after.name).toEqual([{ family: 'Okafor', given: ['Grace'] }]);
+    }
     expect(after.telecom).toEqual(mode === 'merge' ? [{ system: 'phone', value: '555-0100' }] : undefined);
   });
 });
