@@ -273,10 +273,8 @@ describe.each(CASES)('resuming $name', (c) => {
 describe('resuming after a row with malformed quoting', () => {
   // One long run fails the malformed row before its key is looked at (RowParser.parse checks
   // record.malformed first), so a later row with that key is new. A resumed run re-reads the rows
-  // before its checkpoint with RowParser.remember, which registers the key of a malformed record
-  // whose field count fits the header: the later row then fails as a duplicate of the malformed
-  // one. Known difference (src/lib/engine/import-csv.ts, RowParser.remember does not skip
-  // record.malformed); `it.fails` until the engine is fixed, then it turns red: remove `.fails`.
+  // before its checkpoint with RowParser.remember, which must skip the malformed record too, or
+  // the later row would fail as a duplicate of it.
   const csv = [
     'patient_id,first_name,last_name,birth_date,gender',
     'P001,"Jo"hn",Doe,1980-01-01,M', // 2 failed: malformed quoting (5 fields)
@@ -294,7 +292,7 @@ describe('resuming after a row with malformed quoting', () => {
     ]);
   });
 
-  it.fails('a run resuming after the malformed row gives the later row the same state', async () => {
+  it('a run resuming after the malformed row gives the later row the same state', async () => {
     const long = await oneLongRun(c);
     const resumed = await stoppedAfter(c, 1);
     expect(resumed.checkpoints).toEqual([2]);

@@ -408,7 +408,8 @@ class RowParser {
 
   /** Registers the key of a row imported by an earlier run (resuming). */
   remember(record: CsvRecord): void {
-    if (record.fields.length !== this.header.length || this.allEmpty(record.fields)) {
+    // As parse(): a malformed or ragged row claims no key (one long run never records it either).
+    if (record.malformed || record.fields.length !== this.header.length || this.allEmpty(record.fields)) {
       return;
     }
     const { text } = this.identify(record.fields);

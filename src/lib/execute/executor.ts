@@ -14,6 +14,9 @@ import { linkTo, statusOf } from './server-link';
 export { DEFAULT_RETRY_POLICY } from './retry';
 export type { RetryPolicy } from './retry';
 
+/** What a request is expected to take before any was timed. */
+const MIN_REQUEST_ESTIMATE_MS = 100;
+
 export interface ExecutorOptions {
   retry: RetryPolicy;
   clock: Clock;
@@ -82,6 +85,14 @@ export class BatchExecutor {
   /** True when the deadline has come: no new work should start. */
   outOfTime(): boolean {
     return this.options.clock.now() >= this.deadline;
+  }
+
+  /**
+   * True when `requests` more requests, each as slow as the slowest so far, end before the
+   * deadline: a batch's lookup is not started when its write could not follow.
+   */
+  hasTimeFor(requests: number): boolean {
+    return this.options.clock.now() + requests * Math.max(MIN_REQUEST_ESTIMATE_MS, this.link.longestRequestMs) <= this.deadline;
   }
 
   /** Runs one read or write with the retry policy (see Retrier.run). */

@@ -209,9 +209,11 @@ function compileDictionaryValue(
     problems.add(at, '"value" is a column name or a Coding ({ system, code, display }) of texts and {column} templates');
     return undefined;
   }
+  // A member naming a dictionary column reads that column; any other text is a template (a constant system URI).
+  const asTemplate = (text: string): string => (!text.includes('{') && known(normalizeColumnName(text)) ? `{${text}}` : text);
   const members: [keyof Coding, ReturnType<typeof compileTemplate>][] = Object.entries(value).map(([k, v]) => [
     k as keyof Coding,
-    typeof v === 'string' ? compileTemplate(v, known) : { error: `"${k}" takes a text` },
+    typeof v === 'string' ? compileTemplate(asTemplate(v), known) : { error: `"${k}" takes a text` },
   ]);
   let ok = true;
   for (const [k, template] of members) {

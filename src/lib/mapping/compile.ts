@@ -24,6 +24,7 @@ import { pointer } from './problems';
 import { isPlainObject, isStringList, onlyMembers } from './shape';
 import type { Template, TemplateCells } from './templates';
 import { compileTemplate } from './templates';
+import { compileDateFormats, isTimeZone } from '../values/date-time';
 
 /** What a mapping table looks up per file: its code maps, stored ones read from Medplum. */
 export interface MappingLookups {
@@ -84,7 +85,8 @@ export function compileMapping(
   const used = new Set<string>(outline.key);
   const problemsBefore = problems.count();
 
-  const defaults = readDefaults(json.defaults, problems) ?? { timeZone: 'UTC', dateFormats: [], dateTimeFormats: [] };
+  // Broken defaults are reported once, at /defaults; elements are then checked with the built-in ones.
+  const defaults = readDefaults(json.defaults, problems) ?? { ...BUILT_IN_DEFAULTS };
   const defaultsOk = problems.count() === problemsBefore;
   const codeSources = readCodeMaps(json.codes, problems, files);
   const compileCodes: ReadonlyMap<string, CodeMap | 'stored'> = new Map(
@@ -122,8 +124,10 @@ export function compileMapping(
   };
 }
 
+const BUILT_IN_DEFAULTS: ValueCompileContext['defaults'] = { timeZone: 'UTC', dateFormats: ['YYYY-MM-DD'], dateTimeFormats: ['ISO'] };
+
 function readDefaults(value: unknown, problems: FileProblems): ValueCompileContext['defaults'] | undefined {
-  const defaults = { timeZone: 'UTC', dateFormats: ['YYYY-MM-DD'], dateTimeFormats: ['ISO'] };
+  const defaults = { ...BUILT_IN_DEFAULTS };
   if (value === undefined) {
     return defaults;
   }
@@ -137,10 +141,19 @@ function readDefaults(value: unknown, problems: FileProblems): ValueCompileConte
     }
     defaults.timeZone = value.timeZone;
   }
+  if (!isTimeZone(defaults.timeZone)) {
+    problems.add('/defaults/timeZone', `unknown time zone '${defaults.timeZone}' (an IANA name such as Europe/Berlin or UTC)`);
+    return undefined;
+  }
   for (const member of ['dateFormats', 'dateTimeFormats'] as const) {
     if (value[member] !== undefined) {
       if (!isStringList(value[member]) || value[member].length === 0) {
         problems.add(pointer('/defaults', member), `"${member}" is a non-empty list of formats`);
+        return undefined;
+      }
+      const compiled = compileDateFormats(member === 'dateFormats' ? 'date' : 'dateTime', value[member]);
+      if ('error' in compiled) {
+        problems.add(pointer('/defaults', member), compiled.error);
         return undefined;
       }
       defaults[member] = value[member];
@@ -230,12 +243,17 @@ function compileResource(
       ok = false;
       continue;
     }
-    if (paths.has(info.path)) {
-      problems.add(at, `${info.path} is written twice`);
+    // category.coding[0] and category[0].coding[0] are the same element.
+    const last = info.steps.length - 1;
+    const same = info.steps
+      .map((step, i) => (step.isArray && (step.index !== undefined || i < last) ? `${step.name}[${step.index ?? 0}]` : step.name))
+      .join('.');
+    if (paths.has(same)) {
+      problems.add(at, `${info.path} is written twice${same === info.path ? '' : ` (as ${same})`}`);
       ok = false;
       continue;
     }
-    paths.add(info.path);
+    paths.add(same);
     const produce = compileValue(info, declaration, at, resource, outline, outlines, ctx, used, references);
     if (!produce) {
       ok = false;
@@ -302,6 +320,10 @@ function compileValue(
   }
   if (template.constant) {
     problems.add(pointer(at, source), 'a template without {column}s is a constant: write it as "fixed"');
+    return undefined;
+  }
+  if (info.steps.length > 1 && info.steps[info.steps.length - 2].type === 'Reference' && info.steps[info.steps.length - 1].name === 'reference') {
+    problems.add(at, `write the Reference itself (${info.steps.slice(0, -1).map((s) => s.name).join('.')}) with a "reference" value: a text reference would skip the checks (and the server resolves none)`);
     return undefined;
   }
   template.columns.forEach((c) => used.add(c));
@@ -655,7 +677,12 @@ function identifierValue(outline: ResourceOutline, row: RowContext): string {
   const columns = template.columns;
   const what = columns.length ? columns.join(', ') : 'the row key';
   if (!value) {
-    row.reader.problem(columns[0], columns.length > 1 ? `${what} are required (they make the ${outline.name} identifier)` : `${what} is required`);
+    const empty = columns.filter((c) => !row.cells.cell(c));
+    const named = empty.length ? empty : columns;
+    row.reader.problem(
+      named[0],
+      named.length > 1 ? `${named.join(', ')} are required (they make the ${outline.name} identifier)` : `${named[0] ?? what} is required`
+    );
   } else if (value.length > MAX_IDENTIFIER_LENGTH) {
     row.reader.problem(columns[0], `${what} is longer than ${MAX_IDENTIFIER_LENGTH} characters`);
   } else {

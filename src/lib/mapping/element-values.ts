@@ -54,7 +54,8 @@ export const QUANTITY_TYPES = new Set(['Quantity', 'Age', 'Count', 'Distance', '
 /** Codes named in messages only when short and printable (codes are not patient data, long free text may be). */
 const MAX_NAMED_CODE_LENGTH = 40;
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
-const FHIR_TIME = /^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?$/;
+/** hh:mm, or hh:mm:ss with an optional fraction; FHIR wants the seconds, so hh:mm gets :00. */
+const TIME_OF_DAY = /^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?$/;
 const UCUM = 'http://unitsofmeasure.org';
 
 /** Compile-time inputs shared by every value of a mapping. */
@@ -220,8 +221,8 @@ function compileConversion(info: ElementInfo, what: string, options: ValueOption
   }
   if (type === 'time') {
     return (text, row, column) => {
-      if (FHIR_TIME.test(text)) {
-        return text;
+      if (TIME_OF_DAY.test(text)) {
+        return text.length === 5 ? `${text}:00` : text;
       }
       row.reader.problem(column, `${what} must be a time of day such as 14:30 or 14:30:00`);
       return undefined;

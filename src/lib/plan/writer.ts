@@ -69,6 +69,10 @@ export class PlanFirstWriter {
     const created: { index: number; resources: CreatedResource[] }[] = [];
     let pending = rows.map((_, i) => i);
     for (let round = 1; pending.length > 0; round++) {
+      // A lookup whose write could not follow before the deadline would be repeated by every run.
+      if (!this.executor.hasTimeFor(2)) {
+        break;
+      }
       const plans = await this.plan(pending.map((i) => rows[i]));
       const sending: { index: number; plan: Extract<RowPlan, { writes: WritePlan[] }> }[] = [];
       pending.forEach((index, k) => {
