@@ -48,3 +48,23 @@ export function tokenQuery(system: string, value: string): string {
 export function identifierQuery(resourceType: string, system: string, value: string): string {
   return `${resourceType}?identifier=${tokenQuery(system, value)}`;
 }
+
+/** `Type?identifier=system|value`, as identifierQuery writes conditional references. */
+const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?identifier=([^|]*)\|(.*)$/;
+
+/** A conditional reference decoded (type, identifier system and value), or undefined for any other reference. */
+export function parseConditionalReference(reference: string): { type: string; system: string; value: string } | undefined {
+  const match = CONDITIONAL_REFERENCE.exec(reference);
+  return match ? { type: match[1], system: decodeSearchValue(match[2]), value: decodeSearchValue(match[3]) } : undefined;
+}
+
+/** A value as written here, back to the text (percent-decoded, FHIR-unescaped). */
+export function decodeSearchValue(raw: string): string {
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    // not percent-encoded: keep it as it is
+  }
+  return decoded.replace(/\\(.)/g, '$1');
+}

@@ -97,7 +97,7 @@ export function compileMapping(
   const references = new Map<string, string>();
   const resources: CompiledResource[] = [];
   for (const resource of outline.resources) {
-    const compiled = compileResource(resource, outline, outlines, ctx, used, references);
+    const compiled = compileResource(resource, { outline, outlines, ctx, used, references });
     if (compiled) {
       resources.push(compiled);
     }
@@ -212,14 +212,20 @@ function readSkips(value: unknown, problems: FileProblems, known: (c: string) =>
   return ok ? rules : undefined;
 }
 
-function compileResource(
-  resource: ResourceOutline,
-  outline: MappingOutline,
-  outlines: ReadonlyMap<string, MappingOutline>,
-  ctx: ValueCompileContext,
-  used: Set<string>,
-  references: Map<string, string>
-): CompiledResource | undefined {
+/** What compiling one mapping's values shares: the mapping, the set, and what it records on the way. */
+interface MappingScope {
+  outline: MappingOutline;
+  /** Every mapping of the set, by name (references by key). */
+  outlines: ReadonlyMap<string, MappingOutline>;
+  ctx: ValueCompileContext;
+  /** Columns something reads. */
+  used: Set<string>;
+  /** Mappings referenced by key: the import order depends on them. */
+  references: Map<string, string>;
+}
+
+function compileResource(resource: ResourceOutline, scope: MappingScope): CompiledResource | undefined {
+  const { outline, ctx, used } = scope;
   const { problems } = ctx;
   const known = (column: string): boolean => outline.columns.has(column);
   const when = resource.json.when === undefined ? undefined : compileCondition(resource.json.when, pointer(resource.at, 'when'), problems, known, used);
@@ -254,7 +260,7 @@ function compileResource(
       continue;
     }
     paths.add(same);
-    const produce = compileValue(info, declaration, at, resource, outline, outlines, ctx, used, references);
+    const produce = compileValue(info, declaration, at, resource, scope);
     if (!produce) {
       ok = false;
       continue;
@@ -265,17 +271,8 @@ function compileResource(
   return ok ? { outline: resource, when, elements, hasHoles } : undefined;
 }
 
-function compileValue(
-  info: ElementInfo,
-  declaration: unknown,
-  at: string,
-  resource: ResourceOutline,
-  outline: MappingOutline,
-  outlines: ReadonlyMap<string, MappingOutline>,
-  ctx: ValueCompileContext,
-  used: Set<string>,
-  references: Map<string, string>
-): Produce | undefined {
+function compileValue(info: ElementInfo, declaration: unknown, at: string, resource: ResourceOutline, scope: MappingScope): Produce | undefined {
+  const { outline, ctx, used } = scope;
   const { problems } = ctx;
   const known = (column: string): boolean => outline.columns.has(column);
   const declared = typeof declaration === 'string' ? { template: declaration } : declaration;
@@ -304,7 +301,7 @@ function compileValue(
     return compileFixedValue(info, declared.fixed, when, at, ctx);
   }
   if (source === 'reference') {
-    return compileReference(info, declared, when, at, resource, outline, outlines, ctx, used, references);
+    return compileReference(info, declared, when, at, resource, scope);
   }
   const template =
     source === 'column'
@@ -402,12 +399,9 @@ function compileReference(
   when: RowTest | undefined,
   at: string,
   resource: ResourceOutline,
-  outline: MappingOutline,
-  outlines: ReadonlyMap<string, MappingOutline>,
-  ctx: ValueCompileContext,
-  used: Set<string>,
-  references: Map<string, string>
+  scope: MappingScope
 ): Produce | undefined {
+  const { outline, outlines, ctx, used, references } = scope;
   const { problems } = ctx;
   const refAt = pointer(at, 'reference');
   const extra = Object.keys(declared).filter((k) => !['reference', 'when', 'required'].includes(k));

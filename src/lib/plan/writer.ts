@@ -4,7 +4,7 @@ import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/f
 import type { OutgoingRow, PlannedRow } from '../bundles/batch';
 import { encodeEntry, unitWrites } from '../bundles/batch';
 import type { BatchExecutor, EntryResult } from '../execute/executor';
-import { tokenQuery } from '../fhir/search-values';
+import { parseConditionalReference, tokenQuery } from '../fhir/search-values';
 import type { RowError, RowResult } from '../report';
 import { visibleSourceId } from '../tables/identifier-chars';
 import type { OnConflict } from '../settings';
@@ -15,9 +15,6 @@ import { decideWrite, nothingToWrite } from './merge';
 
 /** How often a row whose resource changed under it (412) is planned again before it fails. */
 const MAX_PLAN_ROUNDS = 3;
-
-/** `Type?identifier=system|value`, as conditional references are written (search-values.ts). */
-const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?identifier=([^|]*)\|(.*)$/;
 
 type Action = 'create' | 'update' | 'unchanged';
 
@@ -292,9 +289,9 @@ export class PlanFirstWriter {
 function conditionalReferences(resource: Resource): (Identity & { reference: string })[] {
   const refs: (Identity & { reference: string })[] = [];
   visitReferences(resource, (reference) => {
-    const match = CONDITIONAL_REFERENCE.exec(reference);
-    if (match) {
-      refs.push({ reference, type: match[1], system: decodeSearchValue(match[2]), value: decodeSearchValue(match[3]) });
+    const parsed = parseConditionalReference(reference);
+    if (parsed) {
+      refs.push({ reference, ...parsed });
     }
   });
   return refs;
@@ -319,17 +316,6 @@ function replaceReferences(resource: Resource, replacements: ReadonlyMap<string,
   return JSON.parse(JSON.stringify(resource), (key, value) =>
     key === 'reference' && typeof value === 'string' && replacements.has(value) ? replacements.get(value) : value
   ) as Resource;
-}
-
-/** A value as search-values.ts wrote it, back to the text (percent-decoded, FHIR-unescaped). */
-function decodeSearchValue(raw: string): string {
-  let decoded = raw;
-  try {
-    decoded = decodeURIComponent(raw);
-  } catch {
-    // not percent-encoded: keep it as it is
-  }
-  return decoded.replace(/\\(.)/g, '$1');
 }
 
 /** The entry (and its retry form) for what a row sends. */

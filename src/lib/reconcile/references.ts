@@ -12,9 +12,6 @@ export interface FoundReference {
   reference: string;
 }
 
-/** `Type?identifier=system|value`, as the mappings write conditional references (fhir/search-values.ts). */
-const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?identifier=([^|]*)\|(.*)$/;
-
 /** Every `reference` string in a resource, with the path of its Reference element. */
 export function referencesIn(resource: Resource): FoundReference[] {
   const found: FoundReference[] = [];
@@ -57,19 +54,4 @@ export function elementText(steps: readonly JsonStep[]): string {
   return text;
 }
 
-/** A conditional reference decoded (type, identifier system and value), or undefined for any other reference. */
-export function parseConditionalReference(reference: string): { type: string; system: string; value: string } | undefined {
-  const match = CONDITIONAL_REFERENCE.exec(reference);
-  return match ? { type: match[1], system: decodeSearchValue(match[2]), value: decodeSearchValue(match[3]) } : undefined;
-}
-
-/** A value as search-values.ts wrote it, back to the text (percent-decoded, FHIR-unescaped). */
-function decodeSearchValue(raw: string): string {
-  let decoded = raw;
-  try {
-    decoded = decodeURIComponent(raw);
-  } catch {
-    // not percent-encoded: keep it as it is
-  }
-  return decoded.replace(/\\(.)/g, '$1');
-}
+export { parseConditionalReference } from '../fhir/search-values';
