@@ -11,7 +11,10 @@ import type {
 import { isDeepStrictEqual } from 'node:util';
 import { BUDGET_SHARE } from '../lib/jobs/budget';
 import { resolveSettings } from '../lib/settings';
-import { botAccessPolicyResources } from './bot-access-policy';
+import type { MappingDataAccess } from './bot-access-policy';
+import { botAccessPolicyResources, mappingDataAccess } from './bot-access-policy';
+import type { PlannedMappings, StoredMappingsResult } from './mapping-libraries';
+import { ensureMappingLibraries, planMappings, storedMappingsInProject } from './mapping-libraries';
 import type { SubscriptionInteraction } from './upload-subscriptions';
 import {
   describeSubscription,
@@ -59,6 +62,13 @@ export interface SetupOptions {
   runtimeVersion?: 'vmcontext' | 'awslambda';
   /** AccessPolicy name (default `<botName> bot`). */
   accessPolicyName?: string;
+  /**
+   * A mapping set to store in the project for the bot (one Library per mapping; mappings no
+   * longer in the set are retired): a folder of mappings, or a built-in profile by name. Without
+   * it the stored mappings are left alone, and the bot uses the built-in default profile when
+   * there are none. The access policy is derived from the set the bot will use.
+   */
+  mappings?: { folder: string } | { profile: string };
   /** Progress lines (each action as it happens). */
   log?: (line: string) => void;
 }
@@ -86,6 +96,10 @@ export interface SetupResult {
   warnings: string[];
   /** True when anything was created or updated. */
   changed: boolean;
+  /** The mapping set stored (with --mapping or --profile). */
+  mappings?: StoredMappingsResult;
+  /** The data types the policy lets the bot write and read, when derived from mappings (else the default profile's). */
+  dataAccess?: MappingDataAccess;
 }
 
 interface ResolvedOptions {
@@ -97,6 +111,7 @@ interface ResolvedOptions {
   identifierBase: string | undefined;
   runtimeVersion: Bot['runtimeVersion'] | undefined;
   accessPolicyName: string;
+  mappings: PlannedMappings | undefined;
   log: (line: string) => void;
 }
 
@@ -139,6 +154,8 @@ export function resolveSetupOptions(options: SetupOptions = {}): ResolvedOptions
     identifierBase,
     runtimeVersion,
     accessPolicyName: options.accessPolicyName ?? `${botName} bot`,
+    // Read and checked here: a broken set fails before anything is written.
+    mappings: options.mappings ? planMappings(options.mappings) : undefined,
     log: options.log ?? (() => undefined),
   };
 }
@@ -171,17 +188,27 @@ export async function setupProject(medplum: MedplumClient, options: SetupOptions
   const project = await readProject(medplum, opts.projectId);
   checkFeatures(project, opts, warnings);
 
+  // The policy covers the mappings the bot will use: the set being stored, else those already
+  // stored in the project, else (nothing stored) the built-in default profile's tables.
+  const mappings = opts.mappings ?? (await storedMappingsInProject(medplum));
+  const dataAccess = mappings ? mappingDataAccess(mappings.set, mappings.files) : undefined;
+  if (mappings) {
+    opts.log(`mappings: ${mappings.description}: ${mappings.set.tables.map((t) => t.name).join(', ')}`);
+  }
+
   // The policy's Bot rule names the Bot, but the Bot's membership is created with the policy: a
   // new Bot gets a policy without a Bot rule first, which is completed once the Bot exists.
   const existingBot = await findBot(medplum, opts, warnings);
-  let accessPolicy = await ensureAccessPolicy(medplum, opts, existingBot?.id, record, warnings);
+  let accessPolicy = await ensureAccessPolicy(medplum, opts, existingBot?.id, dataAccess, record, warnings);
   const bot = await ensureBot(medplum, project, existingBot, accessPolicy, opts, record, warnings);
   if (!existingBot) {
-    accessPolicy = await ensureAccessPolicy(medplum, opts, bot.id, record, warnings);
+    accessPolicy = await ensureAccessPolicy(medplum, opts, bot.id, dataAccess, record, warnings);
   }
   const membership = await ensureMembership(medplum, project, bot, accessPolicy, record, warnings);
   const subscriptionIds = await ensureSubscriptions(medplum, bot, record, warnings);
   await ensureSecrets(medplum, project, opts, record);
+  // Last: the policy already lets the bot read and write what the new mappings need.
+  const stored = opts.mappings ? await ensureMappingLibraries(medplum, opts.mappings, record, warnings) : undefined;
 
   for (const warning of warnings) {
     opts.log(`warning: ${warning}`);
@@ -195,6 +222,8 @@ export async function setupProject(medplum: MedplumClient, options: SetupOptions
     actions,
     warnings,
     changed: actions.some((a) => a.kind !== 'kept'),
+    ...(stored ? { mappings: stored } : {}),
+    ...(dataAccess ? { dataAccess } : {}),
   };
 }
 
@@ -256,13 +285,17 @@ async function ensureAccessPolicy(
   medplum: MedplumClient,
   opts: ResolvedOptions,
   botId: string | undefined,
+  dataAccess: MappingDataAccess | undefined,
   record: Recorder,
   warnings: string[]
 ): Promise<WithId<AccessPolicy>> {
   const wanted: AccessPolicy = {
     resourceType: 'AccessPolicy',
     name: opts.accessPolicyName,
-    resource: botAccessPolicyResources({ botId }),
+    resource: botAccessPolicyResources({
+      botId,
+      ...(dataAccess ? { dataResourceTypes: dataAccess.writes, readResourceTypes: dataAccess.reads, storedMappings: true } : {}),
+    }),
   };
   const description = `AccessPolicy '${opts.accessPolicyName}'`;
   const existing = await findByName<AccessPolicy>(medplum, 'AccessPolicy', opts.accessPolicyName);

@@ -18,6 +18,8 @@ interface CliOptions {
   runtime?: 'vmcontext' | 'awslambda';
   writeConfig: boolean;
   config?: string;
+  mapping?: string;
+  profile?: string;
 }
 
 /**
@@ -44,10 +46,15 @@ export async function main(argv: string[], write: (line: string) => void = (line
     .option('--runtime <runtime>', 'Bot.runtimeVersion: vmcontext or awslambda (default: left to the server)', runtime)
     .option('--no-write-config', 'do not write the Bot id into medplum.config.json')
     .option('--config <path>', "medplum.config.json to write the Bot id into (default: the repository's)")
+    .option('--mapping <folder>', 'store this folder of mappings in the project for the bot (one Library per mapping; others retired)')
+    .option('--profile <name>', 'store a built-in profile (e.g. synthea-csv, guide) in the project for the bot')
     .exitOverride();
   program.parse(argv, { from: 'user' });
   const cli = program.opts<CliOptions>();
 
+  if (cli.mapping !== undefined && cli.profile !== undefined) {
+    throw new Error('Give --mapping or --profile, not both');
+  }
   const options: SetupOptions = {
     botName: cli.bot,
     projectId: cli.projectId,
@@ -56,6 +63,7 @@ export async function main(argv: string[], write: (line: string) => void = (line
     timeBudgetSeconds: cli.timeBudget === false ? null : cli.timeBudget,
     identifierBase: cli.identifierBase ?? nonEmpty(process.env.IDENTIFIER_BASE),
     runtimeVersion: cli.runtime,
+    mappings: cli.mapping !== undefined ? { folder: resolve(cli.mapping) } : cli.profile !== undefined ? { profile: cli.profile } : undefined,
     log: (line) => out(`  ${line}`),
   };
   resolveSetupOptions(options); // bad values fail before logging in

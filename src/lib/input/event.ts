@@ -53,6 +53,8 @@ interface JsonInput {
   document?: { reference?: unknown };
   sweep?: unknown;
   table?: unknown;
+  /** A synonym of `table`: the mapping to import with. */
+  mapping?: unknown;
   fileName?: unknown;
   dryRun?: unknown;
   identifierBase?: unknown;
@@ -136,7 +138,12 @@ function directImport(json: JsonInput, secrets: Record<string, ProjectSetting>):
   } catch (err) {
     throw new BotInputError((err as Error).message);
   }
-  return { table: optionalString(json.table, 'table'), settings, dryRun: strictBoolean(json.dryRun, 'dryRun') };
+  const table = optionalString(json.table, 'table');
+  const mapping = optionalString(json.mapping, 'mapping');
+  if (table !== undefined && mapping !== undefined && table !== mapping) {
+    throw new BotInputError('"table" and "mapping" name the same thing: give one of them');
+  }
+  return { table: table ?? mapping, settings, dryRun: strictBoolean(json.dryRun, 'dryRun') };
 }
 
 /** true or false as JSON booleans; "true", 1 and the like are refused rather than guessed. */

@@ -19,6 +19,7 @@ import type { JobContext } from './context';
 import { createJobContext } from './context';
 import type { SweepResult, UploadEventResult } from './scheduler';
 import { handleUploadEvent, runSweep } from './scheduler';
+import { loadStoredMappings, runWithoutMappings, tableNamedOn } from './stored-mappings';
 import { uploadsOf } from './task-ledger';
 import type { UploadJobResult } from './upload-job';
 
@@ -51,6 +52,12 @@ export async function runBotCall(
   const log = options.log ?? (() => undefined);
   const settings = call.kind === 'import' ? call.options.settings : jobSettings(secrets);
   const context = createJobContext(medplum, { budgetMs, start, settings, secrets, tables: options.tables, clock, executor: options.executor, log });
+  // The project's stored mappings, when it has some (else the built-in default); read once per invocation.
+  const stored = options.tables ? undefined : await loadStoredMappings(context);
+  if (stored?.kind === 'broken' || stored?.kind === 'unavailable') {
+    return runWithoutMappings(context, call, stored);
+  }
+  context.tables = stored?.kind === 'stored' ? stored.set.tables : context.tables;
 
   if (call.kind === 'import') {
     return importDirect(context, call.source, call.options);
@@ -60,7 +67,7 @@ export async function runBotCall(
     result = await runSweep(context);
   } else {
     const document = call.kind === 'upload' ? call.document : await readDocument(context, call.reference);
-    result = await handleUploadEvent(context, document, call.table);
+    result = await handleUploadEvent(context, document, call.table ?? tableNamedOn(document));
   }
   if (jobsOf(result).some((job) => job.outcome === 'paused') && continuesImports(secrets)) {
     await continueSoon(medplum, event, log);
