@@ -33,6 +33,17 @@ describe('rule f: identifier lookups use a token index', () => {
     expect(await medplum.searchResources('Patient', { identifier: '|IDX-B', gender: 'male' })).toHaveLength(0);
   });
 
+  test('an OR list matches each candidate by the tokens that found it, commas and backslashes included', async () => {
+    const medplum = createLocalMedplum({ maxRetries: 0 });
+    const values = ['P,1', 'P\\2', 'p3', 'P4'];
+    const stored = await Promise.all(values.map((value) => medplum.createResource<Patient>(patient(value))));
+    const escape = (value: string): string => value.replace(/[\\,]/g, '\\$&');
+    const list = ['P,1', 'P\\2', 'P3', 'P5'].map((value) => `${SYSTEM}|${escape(value)}`).join(',');
+    // Case folded as the server folds it (p3 for P3); P4 is not asked for, P5 does not exist.
+    expect(ids(await medplum.searchResources('Patient', { identifier: list }))).toEqual(ids(stored.slice(0, 3)));
+    expect(ids(await medplum.searchResources('Patient', { identifier: list, gender: 'male' }))).toEqual([]);
+  });
+
   test('conditional PUTs look at one candidate each instead of scanning every Patient', async () => {
     const medplum = createLocalMedplum({ maxRetries: 0 });
     const rows = 2_000;

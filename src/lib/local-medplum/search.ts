@@ -94,10 +94,10 @@ export function findMatches(context: SearchContext, request: SearchRequest): Wit
   const matches: WithId<Resource>[] = [];
   let examined = 0;
   if (candidates) {
-    for (const id of candidates) {
+    for (const [id, narrowed] of candidates) {
       const resource = store.get(request.resourceType, id);
       examined++;
-      if (resource && matchesSearchRequest(resource, request)) {
+      if (resource && matchesSearchRequest(resource, narrowed ?? request)) {
         matches.push(resource);
       }
     }
@@ -115,34 +115,55 @@ export function findMatches(context: SearchContext, request: SearchRequest): Wit
 
 /**
  * Candidate ids when one filter can be answered by a lookup: `_id=...` by key, `identifier=...` by the
- * token index. Candidates are still checked against every filter, so any one exact filter will do.
- * Returns undefined when a full scan is needed.
+ * token index. Candidates are still checked against every filter, so any one exact filter will do;
+ * an identifier candidate is checked against the tokens that found it (a lookup of 500 identifiers
+ * would otherwise compare each candidate with all 500). Returns undefined when a full scan is needed.
  */
-function indexedCandidates(context: SearchContext, request: SearchRequest): Iterable<string> | undefined {
+function indexedCandidates(context: SearchContext, request: SearchRequest): Map<string, SearchRequest | undefined> | undefined {
   const filters = request.filters ?? [];
   const idFilter = filters.find((f) => f.code === '_id' && f.operator === Operator.EQUALS);
   if (idFilter) {
-    return new Set(splitSearchOnComma(idFilter.value));
+    return new Map(splitSearchOnComma(idFilter.value).map((id) => [id, undefined]));
   }
   const identifierFilter = filters.find((f) => f.code === 'identifier' && f.operator === Operator.EQUALS);
-  if (identifierFilter && context.store.tokens.supports(request.resourceType)) {
-    return lookupTokens(context, request.resourceType, identifierFilter);
+  if (!identifierFilter || !context.store.tokens.supports(request.resourceType)) {
+    return undefined;
   }
-  return undefined;
+  const tokensById = lookupTokens(context, request.resourceType, identifierFilter);
+  if (!tokensById) {
+    return undefined;
+  }
+  const candidates = new Map<string, SearchRequest | undefined>();
+  for (const [id, tokens] of tokensById) {
+    const value = tokens.map(escapeSearchListItem).join(',');
+    candidates.set(id, { ...request, filters: filters.map((f) => (f === identifierFilter ? { ...f, value } : f)) });
+  }
+  return candidates;
 }
 
-function lookupTokens(context: SearchContext, resourceType: string, filter: Filter): Set<string> | undefined {
-  const ids = new Set<string>();
+/** The ids each token of the filter finds, with the tokens that found them. */
+function lookupTokens(context: SearchContext, resourceType: string, filter: Filter): Map<string, string[]> | undefined {
+  const tokensById = new Map<string, string[]>();
   for (const token of splitSearchOnComma(filter.value)) {
     const found = context.store.tokens.lookup(resourceType, token);
     if (!found) {
       return undefined;
     }
     for (const id of found) {
-      ids.add(id);
+      const tokens = tokensById.get(id);
+      if (tokens) {
+        tokens.push(token);
+      } else {
+        tokensById.set(id, [token]);
+      }
     }
   }
-  return ids;
+  return tokensById;
+}
+
+/** The inverse of splitSearchOnComma for one item: it drops a backslash before any character. */
+function escapeSearchListItem(item: string): string {
+  return item.replace(/[\\,]/g, '\\$&');
 }
 
 /** Sorts by the `_sort` rules, comparing the first value of each rule's search parameter. */
