@@ -95,6 +95,11 @@ export class BatchExecutor {
     return this.options.clock.now() + requests * Math.max(MIN_REQUEST_ESTIMATE_MS, this.link.longestRequestMs) <= this.deadline;
   }
 
+  /** Logs a line of the import's progress (no cell values). */
+  log(line: string): void {
+    this.options.log(line);
+  }
+
   /** Runs one read or write with the retry policy (see Retrier.run). */
   retrying<T>(what: string, request: () => Promise<T>): Promise<T> {
     return this.retrier.run(what, request);

@@ -4,6 +4,7 @@ import type { Bundle, BundleEntry, OperationOutcome, Resource } from '@medplum/f
 import type { OutgoingRow, PlannedRow } from '../bundles/batch';
 import { encodeEntry, unitWrites } from '../bundles/batch';
 import type { BatchExecutor, EntryResult } from '../execute/executor';
+import { OutOfTimeError } from '../execute/quota';
 import { parseConditionalReference, tokenQuery } from '../fhir/search-values';
 import type { RowError, RowResult } from '../report';
 import { visibleSourceId } from '../tables/identifier-chars';
@@ -124,7 +125,19 @@ export class PlanFirstWriter {
       return;
     }
     const retrying = <T>(what: string, request: () => Promise<T>): Promise<T> => this.executor.retrying(what, request);
-    const found = await findByIdentity(this.medplum, retrying, created.flatMap((c) => c.resources), () => this.searches++);
+    let found: Awaited<ReturnType<typeof findByIdentity>>;
+    try {
+      found = await findByIdentity(this.medplum, retrying, created.flatMap((c) => c.resources), () => this.searches++);
+    } catch (err) {
+      // The rows are written: losing their results to the deadline would make the next run
+      // import them again (as unchanged). Only the duplicate check is skipped; a duplicate it
+      // would have removed is listed by reconciliation and fails the row's next lookup.
+      if (err instanceof OutOfTimeError) {
+        this.executor.log(`${err.message}: the check for importers racing on ${created.length} new rows is skipped`);
+        return;
+      }
+      throw err;
+    }
     for (const { index, resources } of created) {
       const groups = resources.map((r) => found.get(identityKey(r.type, r.system, r.value)) ?? []);
       if (groups.every((g) => g.length <= 1)) {
