@@ -158,14 +158,18 @@ describe('every wait ends before the deadline', () => {
     const started: string[] = [];
     for (let run = 0; run < 20 && !(importTasks(medplum).length === 4 && importTasks(medplum).every((t) => t.status === 'completed')); run++) {
       const start = clock.now();
-      const { result } = await botRun(medplum, { resourceType: 'Bot', id: 'import-csv', timeout: 30 }, { clock, secrets: { TIME_BUDGET_SECONDS: '10' } });
-      expect(clock.now() - start, `run ${run}`).toBeLessThanOrEqual(10_000 + 1500);
+      // A run reads the pending uploads and the stored mappings, claims, downloads, looks up,
+      // writes and saves: about ten answers, which need a budget of 20 s at 1.5 s an answer.
+      const { result } = await botRun(medplum, { resourceType: 'Bot', id: 'import-csv', timeout: 30 }, { clock, secrets: { TIME_BUDGET_SECONDS: '20' } });
+      expect(clock.now() - start, `run ${run}`).toBeLessThanOrEqual(20_000 + 1500);
       started.push(...(result as { jobs: { outcome: string }[] }).jobs.filter((j) => j.outcome !== 'busy').map((j) => j.outcome));
       clock.advance(60_000);
     }
     expect(importTasks(medplum).map((t) => t.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
-    // A file is downloaded by the run that imports it (again when a run had to stop half-way).
-    expect(downloads).toBe(started.length);
+    // A file is downloaded only by a run that imports it (again when a run had to stop half-way;
+    // not by one that stopped before reading it).
+    expect(downloads).toBeGreaterThanOrEqual(4);
+    expect(downloads).toBeLessThanOrEqual(started.length);
   });
 });
 

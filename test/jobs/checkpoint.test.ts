@@ -32,7 +32,9 @@ describe('checkpointed imports', () => {
     let task: Task | undefined;
     do {
       runs++;
-      await runBot(medplum, cronBot, { TIME_BUDGET_SECONDS: '5' });
+      // 15 s a run: about 35,000 rows each (a plan-first batch is a lookup, a write and a check
+      // for racing importers), so the file needs six runs and each resumes from a checkpoint.
+      await runBot(medplum, cronBot, { TIME_BUDGET_SECONDS: '15' });
       task = importTasks(medplum)[0];
       progress.push(task.businessStatus?.text ?? '');
     } while (task.status !== 'completed' && runs < 150);
@@ -60,7 +62,9 @@ describe('checkpointed imports', () => {
 describe('rejected rows across stops', () => {
   it('rows that failed just before a stop still reach the rejected-rows file, each once', async () => {
     // A slow server (1 s an answer) and small batches: runs stop often, some right after a batch
-    // whose progress save the deadline refuses; the rows it failed must not be lost with it.
+    // whose progress save the deadline refuses; the rows it failed must not be lost with it. A run
+    // spends about 4 s before its first batch (pending uploads, stored mappings, claim, download)
+    // and 3 s a batch (lookup, write, check for racing importers): a 12 s budget fits two batches.
     const clock = createFakeClock();
     const medplum = createLocalMedplum({ clock, serverTime: { perRequestMs: 1000 } });
     const lines = patientsCsv(600, 12).split('\n');
@@ -75,7 +79,7 @@ describe('rejected rows across stops', () => {
         distPath: BOT_DIST,
         medplum,
         clock,
-        event: { input: cronBot, contentType: 'application/fhir+json', secrets: secrets({ TIME_BUDGET_SECONDS: '7', BATCH_SIZE: '50' }) },
+        event: { input: cronBot, contentType: 'application/fhir+json', secrets: secrets({ TIME_BUDGET_SECONDS: '12', BATCH_SIZE: '50' }) },
       });
       task = importTasks(medplum)[0];
       clock.advance(60_000);

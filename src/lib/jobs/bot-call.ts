@@ -19,6 +19,7 @@ import type { JobContext } from './context';
 import { createJobContext } from './context';
 import type { SweepResult, UploadEventResult } from './scheduler';
 import { handleUploadEvent, runSweep } from './scheduler';
+import type { BrokenMappings, UnavailableMappings } from './stored-mappings';
 import { loadStoredMappings, runWithoutMappings, tableNamedOn } from './stored-mappings';
 import { uploadsOf } from './task-ledger';
 import type { UploadJobResult } from './upload-job';
@@ -51,29 +52,57 @@ export async function runBotCall(
   const budgetMs = timeBudgetMs(secrets, bot ?? (secrets.TIME_BUDGET_SECONDS ? undefined : await readOwnBot(medplum, event)));
   const log = options.log ?? (() => undefined);
   const settings = call.kind === 'import' ? call.options.settings : jobSettings(secrets);
-  const context = createJobContext(medplum, { budgetMs, start, settings, secrets, tables: options.tables, clock, executor: options.executor, log });
-  // The project's stored mappings, when it has some (else the built-in default); read once per invocation.
-  const stored = options.tables ? undefined : await loadStoredMappings(context);
-  if (stored?.kind === 'broken' || stored?.kind === 'unavailable') {
-    return runWithoutMappings(context, call, stored);
-  }
-  context.tables = stored?.kind === 'stored' ? stored.set.tables : context.tables;
+  // The project's stored mappings, when it has some (else the built-in default): read once per
+  // invocation, when first needed (a sweep with nothing to do reads none).
+  let unusable: BrokenMappings | UnavailableMappings | undefined;
+  const loadTables = async (): Promise<readonly TableDefinition[]> => {
+    const stored = await loadStoredMappings(context);
+    if (stored.kind === 'broken' || stored.kind === 'unavailable') {
+      unusable = stored;
+      throw new MappingsUnusableError(stored.message);
+    }
+    return stored.kind === 'stored' ? stored.set.tables : context.tables;
+  };
+  const context = createJobContext(medplum, {
+    budgetMs,
+    start,
+    settings,
+    secrets,
+    tables: options.tables,
+    loadTables: options.tables ? undefined : loadTables,
+    clock,
+    executor: options.executor,
+    log,
+  });
 
-  if (call.kind === 'import') {
-    return importDirect(context, call.source, call.options);
-  }
   let result: UploadEventResult | SweepResult;
-  if (call.kind === 'sweep') {
-    result = await runSweep(context);
-  } else {
-    const document = call.kind === 'upload' ? call.document : await readDocument(context, call.reference);
-    result = await handleUploadEvent(context, document, call.table ?? tableNamedOn(document));
+  try {
+    if (call.kind !== 'sweep') {
+      await context.prepareTables();
+    }
+    if (call.kind === 'import') {
+      return await importDirect(context, call.source, call.options);
+    }
+    if (call.kind === 'sweep') {
+      result = await runSweep(context);
+    } else {
+      const document = call.kind === 'upload' ? call.document : await readDocument(context, call.reference);
+      result = await handleUploadEvent(context, document, call.table ?? tableNamedOn(document));
+    }
+  } catch (err) {
+    if (!(err instanceof MappingsUnusableError) || !unusable) {
+      throw err;
+    }
+    return runWithoutMappings(context, call, unusable);
   }
   if (jobsOf(result).some((job) => job.outcome === 'paused') && continuesImports(secrets)) {
     await continueSoon(medplum, event, log);
   }
   return result;
 }
+
+/** The stored mappings could not be used: what to do then is runWithoutMappings's. */
+class MappingsUnusableError extends Error {}
 
 function jobSettings(secrets: BotEvent['secrets']): ReturnType<typeof resolveSettings> {
   try {

@@ -38,6 +38,11 @@ export interface JobContext {
   quota: QuotaGovernor;
   settings: ImportSettings;
   tables: readonly TableDefinition[];
+  /**
+   * Makes `tables` the ones to import with, loading them the first time (stored mappings cost a
+   * search and downloads, which an idle run need not spend). May throw (see bot-call.ts).
+   */
+  prepareTables: () => Promise<void>;
   trusted: TrustedLocations;
   /** How long rows may wait for a parent resource (PARENT_WAIT_MINUTES). */
   parentWaitMs: number;
@@ -56,6 +61,8 @@ export interface JobContextOptions {
   settings: ImportSettings;
   secrets?: Record<string, ProjectSetting>;
   tables?: readonly TableDefinition[];
+  /** Loads the tables when first needed (stored mappings); without it `tables` is used as given. */
+  loadTables?: () => Promise<readonly TableDefinition[]>;
   clock?: Clock;
   executor?: Partial<ExecutorOptions>;
   log?: (line: string) => void;
@@ -80,7 +87,8 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
     log,
     stats,
   });
-  return {
+  let prepared: Promise<void> | undefined;
+  const context: JobContext = {
     medplum,
     link,
     clock,
@@ -90,6 +98,12 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
     quota,
     settings: options.settings,
     tables: options.tables ?? defaultTables(),
+    prepareTables: () =>
+      (prepared ??= (async () => {
+        if (options.loadTables) {
+          context.tables = await options.loadTables();
+        }
+      })()),
     trusted: trustedLocations(link, options.secrets),
     parentWaitMs: parentWaitMs(options.secrets ?? {}),
     runId: generateId(),
@@ -97,6 +111,7 @@ export function createJobContext(medplum: MedplumClient, options: JobContextOpti
     log,
     stats,
   };
+  return context;
 }
 
 /** When a claim taken now must end: after this run is certainly over. */

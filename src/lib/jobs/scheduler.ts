@@ -92,6 +92,12 @@ export async function runSweep(context: JobContext): Promise<SweepResult> {
       uploads = await recordNewUploads(context);
       ledger = await pendingLedger(context);
     }
+    if (ledger.pending.length === 0) {
+      return { jobs, pending: 0 };
+    }
+    // Only now are the tables needed (stored mappings are read once, when there is work).
+    await context.prepareTables();
+    ledger = new PendingLedger(ledger.pending, context.tables);
     if (await runDue(context, ledger, uploads, jobs)) {
       return { jobs, pending: ledger.pending.length };
     }
