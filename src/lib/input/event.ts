@@ -18,11 +18,18 @@ export const HOW_TO_CALL =
   'Send the CSV as text/plain, as JSON { "csv": "<file text>", "table"?: "patients" }, ' +
   'or upload it and send JSON { "document": { "reference": "DocumentReference/<id>" } } (or "Binary/<id>").';
 
+/** What a direct call does with the file: import it, or one of the runs that write nothing. */
+export type DirectMode = 'import' | 'dry-run' | 'plan' | 'reconcile';
+
 /** Options of a direct import ($execute with the file or a Binary). */
 export interface DirectImport {
   table?: string;
   settings: ImportSettings;
-  dryRun: boolean;
+  /**
+   * dry-run: map and validate only; plan: look every row up and report what an import would do
+   * now; reconcile: compare Medplum with the file by identifier. Only `import` writes resources.
+   */
+  mode: DirectMode;
 }
 
 /** Where the CSV of a direct import is. */
@@ -57,11 +64,17 @@ interface JsonInput {
   mapping?: unknown;
   fileName?: unknown;
   dryRun?: unknown;
+  plan?: unknown;
+  reconcile?: unknown;
   identifierBase?: unknown;
   batchSize?: unknown;
+  onConflict?: unknown;
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** Inputs that are import settings (see resolveSettings). */
+const SETTING_INPUTS = ['identifierBase', 'batchSize', 'onConflict'] as const;
 
 export function classifyBotCall(event: BotEvent): BotCall {
   const input = event.input as unknown;
@@ -116,9 +129,17 @@ export function classifyBotCall(event: BotEvent): BotCall {
     if (match[1] === 'Binary') {
       return { kind: 'import', source: { kind: 'binary', binaryId: match[2], name: match[0] }, options };
     }
-    if (options.dryRun) {
-      // A dry run writes nothing, not even the upload's Task.
+    if (options.mode !== 'import') {
+      // A dry run, plan or reconciliation is not the upload's import: its Task is left alone.
       return { kind: 'import', source: { kind: 'document', reference: match[0], name: match[0] }, options };
+    }
+    // An upload's import may span several runs, each reading the project's secrets: settings
+    // given here would apply to the first run only, so they are refused rather than dropped.
+    const given = SETTING_INPUTS.filter((name) => json[name] !== undefined);
+    if (given.length) {
+      throw new BotInputError(
+        `${given.map((n) => `"${n}"`).join(', ')}: an upload is imported under its Task with the project's secrets (IDENTIFIER_BASE, BATCH_SIZE, ON_CONFLICT); set them there, or send the file as "csv" or a Binary`
+      );
     }
     return { kind: 'upload-reference', reference: match[0], table: options.table };
   }
@@ -143,7 +164,12 @@ function directImport(json: JsonInput, secrets: Record<string, ProjectSetting>):
   if (table !== undefined && mapping !== undefined && table !== mapping) {
     throw new BotInputError('"table" and "mapping" name the same thing: give one of them');
   }
-  return { table: table ?? mapping, settings, dryRun: strictBoolean(json.dryRun, 'dryRun') };
+  const modes = (['dryRun', 'plan', 'reconcile'] as const).filter((name) => strictBoolean(json[name], name));
+  if (modes.length > 1) {
+    throw new BotInputError(`${modes.map((m) => `"${m}"`).join(' and ')} do not go together: give one of them`);
+  }
+  const mode: DirectMode = modes[0] === 'dryRun' ? 'dry-run' : (modes[0] ?? 'import');
+  return { table: table ?? mapping, settings, mode };
 }
 
 /** true or false as JSON booleans; "true", 1 and the like are refused rather than guessed. */

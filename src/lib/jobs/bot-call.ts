@@ -8,15 +8,21 @@ import { importCsv } from '../engine/import-csv';
 import type { Clock } from '../execute/clock';
 import { systemClock } from '../execute/clock';
 import type { ExecutorOptions } from '../execute/executor';
+import { OutOfTimeError } from '../execute/quota';
 import type { BotCall, CsvSource, DirectImport } from '../input/event';
 import { BotInputError } from '../input/event';
 import { DownloadError, downloadCsv } from '../input/download';
+import type { PlanRow } from '../plan/plan-rows';
+import { planRowOf } from '../plan/plan-rows';
+import type { ReconcileReport } from '../reconcile';
+import { reconcileFile } from '../reconcile';
 import type { ImportReport } from '../report';
 import { resolveSettings } from '../settings';
 import type { TableDefinition } from '../tables/types';
 import { continuesImports, timeBudgetMs } from './budget';
 import type { JobContext } from './context';
 import { createJobContext } from './context';
+import { recordPlanTask, recordReconcileTask } from './check-task';
 import type { SweepResult, UploadEventResult } from './scheduler';
 import { handleUploadEvent, runSweep } from './scheduler';
 import type { BrokenMappings, UnavailableMappings } from './stored-mappings';
@@ -24,7 +30,8 @@ import { loadStoredMappings, runWithoutMappings, tableNamedOn } from './stored-m
 import { uploadsOf } from './task-ledger';
 import type { UploadJobResult } from './upload-job';
 
-export type BotCallResult = ImportReport | UploadEventResult | SweepResult;
+/** A plan's or a reconciliation's answer names the Task that records it (absent when it could not be saved). */
+export type BotCallResult = ImportReport | (ImportReport & { task?: string }) | (ReconcileReport & { task?: string }) | UploadEventResult | SweepResult;
 
 export interface BotCallOptions {
   tables?: readonly TableDefinition[];
@@ -81,7 +88,9 @@ export async function runBotCall(
       await context.prepareTables();
     }
     if (call.kind === 'import') {
-      return await importDirect(context, call.source, call.options);
+      return call.options.mode === 'reconcile'
+        ? await reconcileDirect(context, call.source, call.options)
+        : await importDirect(context, call.source, call.options);
     }
     if (call.kind === 'sweep') {
       result = await runSweep(context);
@@ -119,25 +128,60 @@ function jobsOf(result: UploadEventResult | SweepResult): UploadJobResult[] {
   return result.outcome === 'ignored' ? [] : [result];
 }
 
-/** $execute with the file or a Binary: imported now; the report is the answer. */
-async function importDirect(context: JobContext, source: CsvSource, options: DirectImport): Promise<ImportReport> {
+/**
+ * $execute with the file or a Binary: imported now (or dry-run, or planned); the report is the
+ * answer. A plan is also recorded as a Task, with every row's action as a CSV attachment.
+ */
+async function importDirect(context: JobContext, source: CsvSource, options: DirectImport): Promise<ImportReport & { task?: string }> {
   const doc = await openSource(context, source);
+  const plan = options.mode === 'plan';
+  const planRows: PlanRow[] = [];
   const outcome: ImportOutcome = await importCsv(context.medplum, doc, {
     table: options.table,
     settings: options.settings,
-    dryRun: options.dryRun,
+    dryRun: options.mode === 'dry-run',
+    plan,
     tables: context.tables,
     deadline: context.workDeadline,
     executor: context.executor,
     log: (line) => context.log(`${doc.name}: ${line}`),
+    onRowResult: plan ? (result) => planRows.push(planRowOf(doc.name, result)) : undefined,
   });
   const report = outcome.report;
   if (outcome.stoppedAt) {
+    const done = plan ? 'planned' : 'imported';
     report.warnings.push(
-      `the time budget ran out: rows after ${outcome.stoppedAt.resumeAfterRow} were not imported; upload the file instead (its import then resumes by itself) or use the command line`
+      `the time budget ran out: rows after ${outcome.stoppedAt.resumeAfterRow} were not ${done}; ${plan ? 'plan it with the command line' : 'upload the file instead (its import then resumes by itself) or use the command line'}`
     );
   }
-  return report;
+  if (!plan) {
+    return report;
+  }
+  const task = await recordPlanTask(context, source, report, planRows);
+  return task ? { ...report, task } : report;
+}
+
+/** $execute with `reconcile: true`: Medplum compared with the file by identifier, recorded as a Task too. */
+async function reconcileDirect(context: JobContext, source: CsvSource, options: DirectImport): Promise<ReconcileReport & { task?: string }> {
+  const doc = await openSource(context, source);
+  let reconciliation: ReconcileReport;
+  try {
+    reconciliation = await reconcileFile(context.medplum, doc, {
+      table: options.table,
+      settings: options.settings,
+      tables: context.tables,
+      executor: context.executor,
+      log: (line) => context.log(`${doc.name}: ${line}`),
+    });
+  } catch (err) {
+    if (err instanceof OutOfTimeError) {
+      // A partial comparison would list resources as missing that were only not looked at.
+      throw new BotInputError(`${doc.name}: ${err.message}: the reconciliation did not finish; reconcile the file with the command line (npm run import -- --reconcile)`);
+    }
+    throw err;
+  }
+  const task = await recordReconcileTask(context, source, reconciliation);
+  return task ? { ...reconciliation, task } : reconciliation;
 }
 
 async function openSource(context: JobContext, source: CsvSource): Promise<CsvDocument> {
