@@ -238,7 +238,7 @@ describe('stored mappings the server does not give in time', () => {
 
 describe('which mapping an upload is imported with', () => {
   it('by its header; by DocumentReference.type (urn:medplum-csv-import:table) when the header fits several; by "table" or "mapping" in $execute', async () => {
-    const { medplum, run } = await projectWith(peopleFolder());
+    const { medplum, run, bot } = await projectWith(peopleFolder());
 
     // people and staff have the same columns: the header alone cannot tell.
     const unnamed = await uploadCsv(medplum, 'people.csv', PEOPLE);
@@ -256,6 +256,16 @@ describe('which mapping an upload is imported with', () => {
       ['Smith', 'female'],
       ['Jones', 'male'],
     ]);
+
+    // Found by the cron sweep (no event ran for it): the name on the upload still decides.
+    const swept = await medplum.createResource<DocumentReference>({
+      ...(await uploadCsv(medplum, 'staff-again.csv', PEOPLE)),
+      id: undefined,
+      meta: undefined,
+      type: { coding: [{ system: STORED_MAPPINGS.tableSystem, code: 'staff' }] },
+    });
+    await run(bot);
+    expect(taskOf(medplum, swept)).toMatchObject({ status: 'completed', input: expect.arrayContaining([{ type: { text: 'table' }, valueString: 'staff' }]) });
 
     // Named in the call: "mapping" is a synonym of "table".
     expect(await run({ csv: PEOPLE, mapping: 'people' }, { contentType: 'application/json' })).toMatchObject({ table: 'people', created: 2 });

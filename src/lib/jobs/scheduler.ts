@@ -7,6 +7,7 @@ import { orderByDependencies } from '../engine/order';
 import type { JobContext } from './context';
 import { discoverUploads, keysWithTasks } from './discovery';
 import { PendingLedger } from './pending-ledger';
+import { tableNamedOn } from './stored-mappings';
 import type { Upload } from './task-ledger';
 import {
   changedTask,
@@ -128,7 +129,8 @@ async function recordNewUploads(context: JobContext): Promise<Map<string, Upload
   const discovery = await discoverUploads(context);
   const known = await keysWithTasks(context, discovery.uploads);
   for (const upload of discovery.uploads.filter((u) => !known.has(u.key))) {
-    await context.retrier.run('creating an upload Task', () => findOrCreateTask(context.medplum, upload));
+    // The mapping the upload names (DocumentReference.type), as its own event would record it.
+    await context.retrier.run('creating an upload Task', () => findOrCreateTask(context.medplum, upload, tableNamedOn(upload.documentReference)));
     known.add(upload.key);
   }
   return new Map(discovery.uploads.map((u) => [u.key, u]));
