@@ -241,16 +241,7 @@ interface ImportContext {
 /** `--reconcile`: each file compared with Medplum, parents first; exits 1 when anything does not reconcile. */
 async function reconcileCommand(paths: string[], context: ImportContext, baseUrl: string | undefined): Promise<number> {
   const { options, tables, stdout } = context;
-  const outcomes: FileOutcome[] = [];
-  const ready: { path: string; doc: CsvDocument; shape: FileShape }[] = [];
-  for (const path of paths) {
-    try {
-      const doc: CsvDocument = { ...(await csvFromFile(path)), name: path };
-      ready.push({ path, doc, shape: await inspectCsv(doc, tables, options.table) });
-    } catch (err) {
-      outcomes.push({ file: path, error: fileError(err) });
-    }
-  }
+  const { ready, outcomes } = await openFiles(paths, context);
   const progress = createProgressDisplay(context.progress);
   for (const { path, doc, shape } of orderByDependencies(ready, (r) => r.shape.table)) {
     const outcome: FileOutcome = { file: path };
@@ -294,8 +285,11 @@ function sharedTables(outcomes: readonly FileOutcome[]): string[] {
   return [...counts].filter(([, n]) => n > 1).map(([table]) => table);
 }
 
-async function importFiles(paths: string[], context: ImportContext): Promise<FileOutcome[]> {
-  const { options, tables } = context;
+/** The files opened and their structure checked; a file that cannot be read or recognised becomes its outcome. */
+async function openFiles(
+  paths: string[],
+  context: ImportContext
+): Promise<{ ready: { path: string; doc: CsvDocument; shape: FileShape }[]; outcomes: FileOutcome[] }> {
   const outcomes: FileOutcome[] = [];
   const ready: { path: string; doc: CsvDocument; shape: FileShape }[] = [];
   for (const path of paths) {
@@ -303,11 +297,17 @@ async function importFiles(paths: string[], context: ImportContext): Promise<Fil
       // Named by the path as given: two patients.csv of different folders stay apart in the
       // table, the progress lines and the reports.
       const doc: CsvDocument = { ...(await csvFromFile(path)), name: path };
-      ready.push({ path, doc, shape: await inspectCsv(doc, tables, options.table) });
+      ready.push({ path, doc, shape: await inspectCsv(doc, context.tables, context.options.table) });
     } catch (err) {
       outcomes.push({ file: path, error: fileError(err) });
     }
   }
+  return { ready, outcomes };
+}
+
+async function importFiles(paths: string[], context: ImportContext): Promise<FileOutcome[]> {
+  const { options, tables } = context;
+  const { ready, outcomes } = await openFiles(paths, context);
 
   const progress = createProgressDisplay(context.progress);
   const rejectedFiles = options.rejected ? new RejectedRowsFiles(options.rejected) : undefined;

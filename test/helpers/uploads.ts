@@ -1,12 +1,13 @@
 import type { Bot, DocumentReference, Task } from '@medplum/fhirtypes';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { linkTo } from '../../src/lib/execute/server-link';
 import { trustedLocations } from '../../src/lib/input/download';
 import { findOrCreateTask, uploadsOf } from '../../src/lib/jobs/task-ledger';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
 import { runBotInVm } from './vm-runner';
 
-export const BOT_DIST = join(__dirname, '..', '..', 'dist', 'import-csv.js');
+// From import.meta.url rather than __dirname: the benchmark loads this module as ESM (tsx).
+export const BOT_DIST = fileURLToPath(new URL('../../dist/import-csv.js', import.meta.url));
 
 /** Uploads a CSV the way the Medplum app does: a Binary, then a DocumentReference pointing at it. */
 export async function uploadCsv(

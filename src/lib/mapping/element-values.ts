@@ -12,6 +12,7 @@ import type { ElementInfo } from './fhir-elements';
 import { valueSetCodes } from './fhir-elements';
 import type { FileProblems } from './problems';
 import { pointer } from './problems';
+import type { ValueObject } from './format';
 import type { Template, TemplateCells } from './templates';
 
 /** What producing a value for one row can read. */
@@ -33,19 +34,11 @@ export type Produce = (row: RowContext) => unknown;
 /** Where a value's text comes from, as compiled by the caller. */
 export type TextSource = { template: Template; what: string };
 
-export interface ValueOptions {
-  required?: boolean;
-  map?: string;
-  formats?: string[];
-  timeZone?: string;
-  notAfter?: 'today';
-  maxLength?: number;
-  trueValues?: string[];
-  falseValues?: string[];
-  unit?: Template;
-  unitSystem?: string;
-  unitCode?: Template;
-}
+/** A value declaration's options (see ValueObject), with the unit templates compiled. */
+export type ValueOptions = Pick<
+  ValueObject,
+  'required' | 'map' | 'formats' | 'timeZone' | 'notAfter' | 'maxLength' | 'trueValues' | 'falseValues' | 'unitSystem'
+> & { unit?: Template; unitCode?: Template };
 
 const STRING_TYPES = new Set(['string', 'markdown', 'id', 'uri', 'url', 'canonical', 'oid', 'uuid', 'code']);
 const INTEGER_TYPES = new Set<string>(['integer', 'positiveInt', 'unsignedInt']);
