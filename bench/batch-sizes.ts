@@ -24,7 +24,7 @@ export interface SweepSizes {
   latencyMs: number;
 }
 
-export async function measureBatchSizes(sizes: SweepSizes, runs: number): Promise<Results['batchSizes']> {
+export async function measureBatchSizes(sizes: SweepSizes, runs: number): Promise<NonNullable<Results['batchSizes']>> {
   const input = patientsText(sizes.rows, 11, 'S');
   const quotaInput = patientsText(sizes.quotaRows, 13, 'Q');
   // Encounters with notes (two resources in one nested transaction) are the widest built-in rows.

@@ -1,17 +1,24 @@
 /**
  * `npm run bench`: measures the importer on this machine and writes bench/results.json and the
- * README's Benchmark table. Exits 1 when a target is missed.
+ * README's Benchmark table. Exits 1 when a target is missed. See bench/README.md.
  *
- *   npm run bench                  full run (10 to 15 minutes on 2 cores)
- *   npm run bench -- --runs=5      more runs per figure (default 3; parse only and peak memory: at least 5)
- *   npm run bench -- --quick       tiny sizes, to check the harness; writes bench/tmp/results-quick.json only
+ *   npm run bench                       full run (about 15 minutes on 2 cores)
+ *   npm run bench -- --only=plan-first  issue 11's comparison, quota-bound bot and real server only (about 3 minutes;
+ *                                       writes bench/tmp/results-plan-first.json, not results.json or the README)
+ *   npm run bench -- --runs=5           more runs per figure (default 3; parse only and peak memory: at least 5)
+ *   npm run bench -- --quick            tiny sizes, to check the harness; writes bench/tmp/results-quick.json only
+ *   npm run bench -- --server=off       skip the real server even when MEDPLUM_BASE_URL is set
+ *   npm run bench -- --server=local     run the real-server part against the local Medplum (checks its RateLimit reading)
+ *   npm run bench -- --server-rows=300 --server-runs=3   rows per phase and runs on the real server
  *
  * Sizes are chosen so that the slow variants (one request per row with 20 ms latency, the
  * million-row memory run) fit the time budget; rates are per row, so they compare across sizes.
  *
  * Targets: the mapping stage (parse + map, no server) above 20,000 rows/s for each profile
- * workload (bench/mapping.ts), requests per 1,000 rows, the speed-up with 20 ms per request, and
- * peak memory. The former target of the whole pipeline at half the parse-only rate is retired: it
+ * workload (bench/mapping.ts), the speed-up with 20 ms per request, peak memory, and issue 11's:
+ * points per row (new, changed, unchanged), the unchanged re-run against conditional-PUT batches,
+ * requests per 1,000 rows, and the quota-bound bot's share of the quota's rate (bench/plan-first.ts,
+ * bench/quota-bot.ts, bench/real-server.ts). The former target of the whole pipeline at half the parse-only rate is retired: it
  * lay below the JSON floor any importer writing FHIR to Medplum has (see the README).
  */
 import { execFileSync } from 'node:child_process';
@@ -27,6 +34,12 @@ import { dryRun, importLocal, jsonFloor, mappedUnits, parseFile, parseText, perR
 import { measurePeakRss } from './peak-rss';
 import { measureBatchSizes } from './batch-sizes';
 import { mapOnly, mappingWorkloads } from './mapping';
+import type { PlanFirstSection, RowKind } from './plan-first';
+import { KINDS, measurePlanFirst } from './plan-first';
+import type { QuotaSection } from './quota-bot';
+import { measureQuota } from './quota-bot';
+import type { RealServerSection } from './real-server';
+import { realServerSection } from './real-server';
 import type { Figure, Results, Target } from './report';
 import { markdownTables, summary, target, updateReadme } from './report';
 import { log, median, timed } from './stats';
@@ -44,6 +57,10 @@ interface Sizes {
   sweepRows: number;
   quotaRows: number;
   encounterRows: number;
+  /** Issue 11: rows of the side-by-side comparison, of its warm-up, and of the quota-bound bot's upload. */
+  planRows: number;
+  planWarmRows: number;
+  botQuotaRows: number;
 }
 
 const FULL: Sizes = {
@@ -57,6 +74,9 @@ const FULL: Sizes = {
   sweepRows: 6_000,
   quotaRows: 3_000,
   encounterRows: 5_000,
+  planRows: 10_000,
+  planWarmRows: 1_000,
+  botQuotaRows: 20_000,
 };
 
 const QUICK: Sizes = {
@@ -70,12 +90,25 @@ const QUICK: Sizes = {
   sweepRows: 1_000,
   quotaRows: 600,
   encounterRows: 1_000,
+  planRows: 1_000,
+  planWarmRows: 200,
+  botQuotaRows: 2_000,
 };
 
 const LATENCY_MS = 20;
 
 /** The mapping stage (parse + map, no server) must keep well ahead of what a server takes in. */
 const MAPPING_TARGET_ROWS_PER_SECOND = 20_000;
+
+/** Issue 11's targets. */
+const UNCHANGED_MAX_POINTS_PER_ROW = 0.1;
+const UNCHANGED_MIN_SPEEDUP = 5;
+const WRITE_MAX_POINTS_PER_ROW = 105;
+const QUOTA_MIN_SHARE = 0.9;
+/** Requests per 1,000 independent rows: ceil(1000 / batch size) + 4 (lookups, writes, race checks). */
+const MAX_REQUESTS_PER_1000 = Math.ceil(1000 / DEFAULT_BATCH_SIZE) + 4;
+/** Rows per phase on a real server: three phases of conditional PUTs (140 points a row) fit Medplum's default 50,000-point window one at a time. */
+const DEFAULT_SERVER_ROWS = 300;
 
 function flag(name: string): string | undefined {
   const prefix = `--${name}=`;
@@ -102,10 +135,78 @@ async function main(): Promise<number> {
   const loadAtStart = loadavg()[0];
   const sourceAtStart = gitState();
   const hashAtStart = await srcHash();
+  const only = flag('only');
+  if (only !== undefined && only !== 'plan-first') {
+    throw new Error(`--only takes plan-first (the other sections run together), not '${only}'`);
+  }
+  const serverRows = Math.max(1, Number(flag('server-rows') ?? DEFAULT_SERVER_ROWS));
+  const serverRuns = Math.max(1, Number(flag('server-runs') ?? runs));
+
+  const throughput = only ? undefined : await measureThroughput(sizes, runs, parseRuns, rssRuns);
+  const figures: Record<string, Figure> = { ...throughput?.figures };
+  const diagnostics: Record<string, Figure> = { ...throughput?.diagnostics };
+  const targets: Record<string, Target> = { ...throughput?.targets };
+
+  // 10. Issue 11: plan-first against conditional-PUT batches; the quota-bound bot; a real server.
+  log(`plan-first: ${fmtRows(sizes.planRows)} rows, new / unchanged / changed, importer and conditional-PUT batches`);
+  const planFirst = await measurePlanFirst(sizes.planRows, runs, sizes.planWarmRows, log);
+  const quotaBot = await measureQuota(planFirst.importer.new.pointsPerRow, sizes.botQuotaRows, [1, 5], log);
+  if (quotaBot.error) {
+    log(`quota-bound bot NOT MEASURED: ${quotaBot.error}`);
+  }
+  const realServer = await realServerSection(flag('server'), serverRows, serverRuns);
+  if (realServer.error) {
+    log(`real server FAILED: ${realServer.error}`);
+  }
+  Object.assign(figures, planFirstFigures(planFirst, quotaBot, realServer, sizes));
+  Object.assign(targets, planFirstTargets(figures));
+
+  const results: Results = {
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      memoryGB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      loadAverage: { start: loadAtStart, end: loadavg()[0] },
+    },
+    date: new Date().toISOString(),
+    source: { ...sourceAtStart, changedDuringRun: (await srcHash()) !== hashAtStart },
+    runs: { timed: runs, parseOnly: parseRuns, peakRss: rssRuns, warmUp: 'one untimed warm-up run per timed measurement' },
+    durationSeconds: (performance.now() - began) / 1000,
+    sections: only ? 'plan-first' : 'all',
+    figures,
+    diagnostics,
+    planFirst: { ...planFirst, quotaBot, realServer },
+    batchSizes: throughput?.batchSizes,
+    targets: { ...targets, met: Object.values(targets).every((t) => t.met) },
+  };
+
+  const tables = markdownTables(results);
+  if (quick || only) {
+    const file = `tmp/results-${quick ? 'quick' : only}.json`;
+    await mkdir(here('tmp'), { recursive: true });
+    await writeFile(here(file), JSON.stringify(results, null, 2) + '\n');
+    log(`wrote bench/${file} (results.json and the README are written by full runs only)`);
+  } else {
+    await writeFile(here('results.json'), JSON.stringify(results, null, 2) + '\n');
+    const updated = await updateReadme(here('../README.md'), tables);
+    log(updated ? 'README.md Benchmark table updated' : 'README.md has no bench markers: table not written there');
+  }
+  process.stdout.write(summary(results) + '\n');
+  return results.targets.met && !realServer.error ? 0 : 1;
+}
+
+/** Sections 1 to 9: parse, mapping, pipeline, local Medplum, requests, latency, peak memory, batch sizes. */
+async function measureThroughput(
+  sizes: Sizes,
+  runs: number,
+  parseRuns: number,
+  rssRuns: number
+): Promise<{ figures: Record<string, Figure>; diagnostics: Record<string, Figure>; batchSizes: NonNullable<Results['batchSizes']>; targets: Record<string, Target> }> {
   const figures: Record<string, Figure> = {};
   const diagnostics: Record<string, Figure> = {};
-
-  log(`generating inputs (${quick ? 'quick' : 'full'} sizes)`);
+  log(`generating inputs (${fmtRows(sizes.parseRows)} rows to parse)`);
   const parseTextInput = patientsText(sizes.parseRows);
   const pipelineInput = patientsText(sizes.pipelineRows);
   const localInput = patientsText(sizes.localRows);
@@ -242,52 +343,113 @@ async function main(): Promise<number> {
 
   // The pipeline against half the parse-only rate is no longer a target: it sat below the JSON
   // floor (parse + serialise + decode), out of reach for any importer that writes FHIR JSON. The
-  // pipeline figure stays, as a figure; server-side targets replace it later.
+  // pipeline figure stays, as a figure; server-side targets replace it later. Requests per 1,000
+  // rows are a target of issue 11's section (lookups, writes and race checks, by kind of row).
   const targets: Record<string, Target> = {
     ...Object.fromEntries(
       mappingKeys.map((key) => [key, target(key, 'mapping stage, parse + map', figures[key].value, '>=', MAPPING_TARGET_ROWS_PER_SECOND)])
     ),
-    // Plan-first: each batch is one lookup of what is stored (POST _search) and one write.
-    requestsPer1000: target(
-      'requestsImporter',
-      `2 × ceil(1000 / ${DEFAULT_BATCH_SIZE}): a lookup and a write per batch`,
-      figures.requestsImporter.value,
-      '<=',
-      2 * Math.ceil(1000 / DEFAULT_BATCH_SIZE)
-    ),
     latencySpeedup: target('latencySpeedup', '', figures.latencySpeedup.value, '>=', 50),
     peakRss: target('peakRss', '', figures.peakRss.value, '<', 300),
   };
-  const results: Results = {
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
-      memoryGB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      platform: `${process.platform} ${process.arch}`,
-      loadAverage: { start: loadAtStart, end: loadavg()[0] },
-    },
-    date: new Date().toISOString(),
-    source: { ...sourceAtStart, changedDuringRun: (await srcHash()) !== hashAtStart },
-    runs: { timed: runs, parseOnly: parseRuns, peakRss: rssRuns, warmUp: 'one untimed warm-up run per timed measurement' },
-    durationSeconds: (performance.now() - began) / 1000,
-    figures,
-    diagnostics,
-    batchSizes,
-    targets: { ...targets, met: Object.values(targets).every((t) => t.met) },
-  };
+  return { figures, diagnostics, batchSizes, targets };
+}
 
-  const tables = markdownTables(results);
-  if (quick) {
-    await mkdir(here('tmp'), { recursive: true });
-    await writeFile(here('tmp/results-quick.json'), JSON.stringify(results, null, 2) + '\n');
-  } else {
-    await writeFile(here('results.json'), JSON.stringify(results, null, 2) + '\n');
-    const updated = await updateReadme(here('../README.md'), tables);
-    log(updated ? 'README.md Benchmark table updated' : 'README.md has no bench markers: table not written there');
+/** Issue 11's figures: the ones with targets, and the real server's when it ran. */
+function planFirstFigures(p: PlanFirstSection, quota: QuotaSection, real: RealServerSection, sizes: Sizes): Record<string, Figure> {
+  const rows = fmtRows(p.rows);
+  const pointsFigure = (label: string, kind: RowKind): Figure => ({
+    label,
+    value: p.importer[kind].pointsPerRow,
+    unit: 'points/row',
+    runs: p.importer[kind].runs.map((r) => r.pointsPerRow),
+    rows: p.rows,
+    note: `conditional-PUT batches of the same rows: ${p.baseline[kind].pointsPerRow.toFixed(2)} points/row`,
+  });
+  const figures: Record<string, Figure> = {
+    planUnchangedPoints: pointsFigure(`Unchanged re-run of a ${rows}-row file: points per row, importer`, 'unchanged'),
+    planUnchangedSpeedup: {
+      label: `Unchanged re-run of a ${rows}-row file: importer speed-up over conditional-PUT batches (modeled server time)`,
+      value: p.speedups.unchanged.value,
+      unit: 'x',
+      runs: p.speedups.unchanged.runs,
+      rows: p.rows,
+    },
+    planNewPoints: pointsFigure(`New rows (${rows}): points per row, importer`, 'new'),
+    planChangedPoints: pointsFigure(`Changed rows (${rows}): points per row, importer`, 'changed'),
+  };
+  for (const kind of KINDS) {
+    figures[`planRequests_${kind}`] = {
+      label: `Requests per 1,000 independent rows, importer, ${kind} rows (lookups, writes, race checks)`,
+      value: p.requestsPer1000[kind],
+      unit: 'requests',
+      runs: [p.requestsPer1000[kind]],
+      rows: 1000,
+      note: 'counted by the local Medplum (stats.requests); the same on every run',
+    };
   }
-  process.stdout.write(summary(results) + '\n');
-  return results.targets.met ? 0 : 1;
+  for (const cron of [1, 5]) {
+    const run = quota.runs.find((r) => r.cronMinutes === cron);
+    figures[`quotaShare_cron${cron}`] = {
+      label: `Quota-bound bot, ${fmtRows(sizes.botQuotaRows)} new rows, cron every ${cron} min: share of the rate the quota allows`,
+      value: run ? run.share * 100 : NaN,
+      unit: '%',
+      runs: run ? [run.share * 100] : [],
+      rows: sizes.botQuotaRows,
+      note: run
+        ? `${Math.round(run.rowsPerMinute)} rows/min against ${Math.round(quota.allowedRowsPerMinute)} (50,000 / ${quota.pointsPerNewRow.toFixed(2)} points per new row); simulated, deterministic: one run`
+        : `not measured: ${quota.error ?? 'no run'}`,
+    };
+  }
+  // The local stand-in (--server=local) checks the harness: its figures are in the section, not here.
+  if (real.medians && real.speedups && !real.local) {
+    const n = fmtRows(real.rows ?? 0);
+    const realPoints = (kind: RowKind, label: string): Figure => ({
+      label: `Real server, ${n} rows: ${label}`,
+      value: real.medians?.importer[kind].pointsPerRow ?? NaN,
+      unit: 'points/row',
+      runs: (real.phases ?? []).filter((ph) => ph.method === 'importer' && ph.kind === kind).map((ph) => ph.pointsPerRow),
+      rows: real.rows,
+      note: `${real.target}; RateLimit header`,
+    });
+    figures.realUnchangedPoints = realPoints('unchanged', 'unchanged re-run, points per row, importer');
+    figures.realUnchangedSpeedup = {
+      label: `Real server, ${n} rows: unchanged re-run, importer speed-up over conditional-PUT batches`,
+      value: real.speedups.unchanged,
+      unit: 'x',
+      runs: [],
+      rows: real.rows,
+      note: `${real.target}; wall clock`,
+    };
+    figures.realNewPoints = realPoints('new', 'new rows, points per row, importer');
+    figures.realChangedPoints = realPoints('changed', 'changed rows, points per row, importer');
+  }
+  return figures;
+}
+
+/** Issue 11's targets, on the figures planFirstFigures made. */
+function planFirstTargets(figures: Record<string, Figure>): Record<string, Target> {
+  const targets: Record<string, Target> = {
+    planUnchangedPoints: target('planUnchangedPoints', '', figures.planUnchangedPoints.value, '<=', UNCHANGED_MAX_POINTS_PER_ROW),
+    planUnchangedSpeedup: target('planUnchangedSpeedup', '', figures.planUnchangedSpeedup.value, '>=', UNCHANGED_MIN_SPEEDUP),
+    planNewPoints: target('planNewPoints', 'a plain create costs 100', figures.planNewPoints.value, '<=', WRITE_MAX_POINTS_PER_ROW),
+    planChangedPoints: target('planChangedPoints', '', figures.planChangedPoints.value, '<=', WRITE_MAX_POINTS_PER_ROW),
+  };
+  for (const kind of KINDS) {
+    const key = `planRequests_${kind}`;
+    targets[key] = target(key, `ceil(1000 / ${DEFAULT_BATCH_SIZE}) + 4`, figures[key].value, '<=', MAX_REQUESTS_PER_1000);
+  }
+  for (const cron of [1, 5]) {
+    const key = `quotaShare_cron${cron}`;
+    targets[key] = target(key, '', figures[key].value, '>=', QUOTA_MIN_SHARE * 100);
+  }
+  if (figures.realUnchangedPoints) {
+    targets.realUnchangedPoints = target('realUnchangedPoints', '', figures.realUnchangedPoints.value, '<=', UNCHANGED_MAX_POINTS_PER_ROW);
+    targets.realUnchangedSpeedup = target('realUnchangedSpeedup', '', figures.realUnchangedSpeedup.value, '>=', UNCHANGED_MIN_SPEEDUP);
+    targets.realNewPoints = target('realNewPoints', '', figures.realNewPoints.value, '<=', WRITE_MAX_POINTS_PER_ROW);
+    targets.realChangedPoints = target('realChangedPoints', '', figures.realChangedPoints.value, '<=', WRITE_MAX_POINTS_PER_ROW);
+  }
+  return targets;
 }
 
 /** Which engine was measured: HEAD and uncommitted changes in src/ ('unknown' outside a git checkout). */
