@@ -17,7 +17,7 @@ import type {
   Resource,
   Task,
 } from '@medplum/fhirtypes';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Papa from 'papaparse';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -27,12 +27,13 @@ import type { LocalMedplum } from '../../src/lib/local-medplum';
 import type { SetupResult } from '../../src/setup/setup-project';
 import { setupProject } from '../../src/setup/setup-project';
 import { botRun, taskReportOf } from '../helpers/bot-events';
+import { HAS_SYNTHEA, SYNTHEA_DIR } from '../helpers/synthea';
 import { importTasks, uploadCsv } from '../helpers/uploads';
 import type { PolicyEnforcer } from './access-policy-enforcer';
 import { enforceAccessPolicy } from './access-policy-enforcer';
 
 /** Read where it is (never copied into the repository); the suite is skipped where it is missing. */
-const EXPORT_DIR = process.env.SYNTHEA_CSV_DIR ?? '/work/shared/data/synthea-csv-27';
+const EXPORT_DIR = SYNTHEA_DIR;
 const BASE = 'https://synthea.example.org/fhir';
 
 /** The ten files the profile maps, given in an order that puts children before their parents. */
@@ -61,7 +62,7 @@ function identifierValue(resource: { identifier?: Identifier[] }, system: string
   return resource.identifier?.find((i) => i.system === system)?.value;
 }
 
-describe.skipIf(!existsSync(join(EXPORT_DIR, 'patients.csv')))('the Synthea export through the built bot, with its mappings stored in the project', () => {
+describe.skipIf(!HAS_SYNTHEA)('the Synthea export through the built bot, with its mappings stored in the project', () => {
   let medplum: LocalMedplum;
   let setup: SetupResult;
   let bot: WithId<Bot>;

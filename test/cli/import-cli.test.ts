@@ -10,6 +10,7 @@ import { main } from '../../src/cli/import';
 import type { ImportReport } from '../../src/lib';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import { GUIDE_DIR } from '../helpers/guide';
+import { HAS_SYNTHEA, SYNTHEA_DIR } from '../helpers/synthea';
 
 const root = join(__dirname, '..', '..');
 const run = promisify(execFile);
@@ -18,7 +19,7 @@ const LAB = 'test/cli/fixtures/lab';
 const LAB_CSV = `${LAB}/lab-results.csv`;
 const GUIDE_PATIENTS = 'examples/guide/patients.csv';
 /** A real Synthea export, read where it is kept (never copied into the repository). */
-const SYNTHEA = join(root, '..', 'shared', 'data', 'synthea-csv-27');
+const SYNTHEA = SYNTHEA_DIR;
 
 /** Runs `npm run import -- args` as a user would (tsx on the project's Node 22), without a TTY. */
 async function importCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -143,7 +144,7 @@ describe('npm run import with mappings', () => {
     );
   }, 60_000);
 
-  it('--profile synthea-csv imports files of a real Synthea export with no failed row', async () => {
+  it.skipIf(!HAS_SYNTHEA)('--profile synthea-csv imports files of a real Synthea export with no failed row', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'import-cli-'));
     const files = ['providers.csv', 'patients.csv', 'organizations.csv'].map((f) => join(SYNTHEA, f));
     const { code, stdout } = await importCli(['--profile', 'synthea-csv', '--report', join(dir, 'report.json'), ...files]);

@@ -1,6 +1,6 @@
 import type { Encounter, Identifier, Reference, Resource } from '@medplum/fhirtypes';
 import Papa from 'papaparse';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ImportReport, TableDefinition } from '../../src/lib';
@@ -8,17 +8,18 @@ import { csvFromText, defaultSettings, ImportFileError, importCsv, loadProfile, 
 import { keyValue } from '../../src/lib/engine/row-key';
 import { createLocalMedplum } from '../../src/lib/local-medplum';
 import type { LocalMedplum } from '../../src/lib/local-medplum';
+import { HAS_SYNTHEA, SYNTHEA_DIR } from '../helpers/synthea';
 
 /**
  * The synthea-csv profile on a real Synthea export (27 patients), read where it is shared
- * (../shared/data/synthea-csv-27 beside the checkout, or SYNTHEA_CSV_DIR; never copied into the
+ * (see test/helpers/synthea.ts; never copied into the
  * repository; the suite is skipped where it is absent): the ten mapped files
  * import parents first with no failed row, into as many resources of each type as the source
  * rows imply; a sample of resources matches its source rows field by field; a second import
  * changes nothing; and the files the profile does not map are refused, not taken for another table.
  */
 
-const DATA_DIR = process.env.SYNTHEA_CSV_DIR ?? join(__dirname, '..', '..', '..', 'shared', 'data', 'synthea-csv-27');
+const DATA_DIR = SYNTHEA_DIR;
 const BASE = defaultSettings().identifierBase;
 const SNOMED = 'http://snomed.info/sct';
 const LOINC = 'http://loinc.org';
@@ -107,7 +108,7 @@ function withoutServerFields(resource: Resource): unknown {
   );
 }
 
-describe.skipIf(!existsSync(DATA_DIR))('the synthea-csv profile on a real Synthea export (27 patients)', () => {
+describe.skipIf(!HAS_SYNTHEA)('the synthea-csv profile on a real Synthea export (27 patients)', () => {
   const tables = loadProfile('synthea-csv').tables;
   const tableOf = (name: string): TableDefinition => {
     const table = tables.find((t) => t.name === name);
