@@ -39,7 +39,12 @@ export const DEFAULT_DATA_RESOURCE_TYPES = [
 ] as const satisfies readonly AccessPolicyResource['resourceType'][];
 
 /** Conditional update = search, then update (which reads the stored version) or create. */
-const CONDITIONAL_WRITE: Interaction[] = ['read', 'search', 'create', 'update'];
+/**
+ * What the import does with the types it writes: looks them up, creates, updates by id, and
+ * deletes the copies two importers racing on the same new rows both created (the plan-first
+ * writer's check after a create keeps one; src/lib/plan/writer.ts, settleRaces).
+ */
+const WRITTEN_TYPE: Interaction[] = ['read', 'search', 'create', 'update', 'delete'];
 
 /** Types only looked up: stored code maps, references by identifier to what the set does not write. */
 const LOOKUP: Interaction[] = ['read', 'search'];
@@ -149,7 +154,9 @@ export interface BotAccessPolicyOptions {
  * - Task, with the import's code system as criteria: `search` (ledger lookups, the conditional
  *   create's If-None-Exist), `create`, `update` (version-checked claims and progress), and `read`
  *   because every update reads the stored version.
- * - The data types: conditional updates, see above. Types only looked up: `read`, `search`.
+ * - The data types: looked up, created, updated by id (see above), and `delete` for the duplicates
+ *   of a race between two importers, which the writer's check after a create removes. Types only
+ *   looked up: `read`, `search`.
  * - Library, with the mapping identifier system as criteria, when the mappings are stored in the
  *   project: `read`, `search` (each run searches the active ones; their files are Binaries).
  * - Bot, this bot only: `read`. The bot reads its own Bot for its timeout, and `$execute` reads
@@ -167,7 +174,7 @@ export function botAccessPolicyResources(options: BotAccessPolicyOptions = {}): 
     { resourceType: 'DocumentReference', interaction: ['read', 'search'] },
     { resourceType: 'Binary', interaction: ['read', 'create'] },
     { resourceType: 'Task', criteria: IMPORT_TASK_CRITERIA, interaction: ['read', 'search', 'create', 'update'] },
-    ...dataTypes.map((resourceType) => ({ resourceType, interaction: [...CONDITIONAL_WRITE] })),
+    ...dataTypes.map((resourceType) => ({ resourceType, interaction: [...WRITTEN_TYPE] })),
     ...(options.readResourceTypes ?? []).map((resourceType) => ({ resourceType, interaction: [...LOOKUP] })),
     ...(options.storedMappings ? [{ resourceType: 'Library', criteria: MAPPING_LIBRARY_CRITERIA, interaction: [...LOOKUP] }] : []),
     ...(options.botId ? [{ resourceType: 'Bot', criteria: ownBotCriteria(options.botId), interaction: ['read'] as Interaction[] }] : []),

@@ -11,6 +11,8 @@ import { builtInProfileFiles } from '../../src/lib/profiles/builtin';
 import { interceptServer } from '../helpers/bot-events';
 import { patientsCsv } from '../helpers/generate';
 import { guideCsv } from '../helpers/guide';
+import { botAccessPolicyResources } from '../../src/setup/bot-access-policy';
+import { enforceAccessPolicy } from '../bots/access-policy-enforcer';
 
 const admissions = {
   name: 'admissions',
@@ -225,8 +227,15 @@ describe('plan mode', () => {
 });
 
 describe('two importers racing on the same new rows', () => {
-  it('create each resource once: the later check removes the copies, whoever checks first', async () => {
+  it.each([
+    ['', false],
+    [", under the bot's access policy (delete on the types it writes)", true],
+  ])('create each resource once: the later check removes the copies, whoever checks first%s', async (_, withPolicy) => {
     const medplum = createLocalMedplum();
+    const enforcer = withPolicy ? enforceAccessPolicy(medplum, { resourceType: 'AccessPolicy', resource: botAccessPolicyResources() }) : undefined;
+    if (enforcer) {
+      enforcer.enabled = true;
+    }
     await importCsv(medplum, csvFromText('patients.csv', guideCsv('patients.csv')));
     // Both importers look the rows up before either writes: both plans say "create".
     let lookups = 0;
@@ -257,5 +266,9 @@ describe('two importers racing on the same new rows', () => {
     }
     const again = await importCsv(medplum, csvFromText('encounters.csv', csv));
     expect(again.report).toMatchObject({ unchanged: 2, failed: 0 });
+    expect(enforcer?.denied ?? []).toEqual([]);
+    if (enforcer) {
+      expect([...enforcer.seen]).toContain('Encounter:delete');
+    }
   });
 });

@@ -38,23 +38,25 @@ describe('the import-csv bot access policy', () => {
       { resourceType: 'DocumentReference', interaction: ['read', 'search'] },
       { resourceType: 'Binary', interaction: ['read', 'create'] },
       { resourceType: 'Task', criteria: 'Task?code=urn:medplum-csv-import|', interaction: ['read', 'search', 'create', 'update'] },
-      { resourceType: 'Patient', interaction: ['read', 'search', 'create', 'update'] },
-      { resourceType: 'Condition', interaction: ['read', 'search', 'create', 'update'] },
-      { resourceType: 'Encounter', interaction: ['read', 'search', 'create', 'update'] },
-      { resourceType: 'ClinicalImpression', interaction: ['read', 'search', 'create', 'update'] },
-      { resourceType: 'CodeSystem', interaction: ['read', 'search', 'create', 'update'] },
-      { resourceType: 'ConceptMap', interaction: ['read', 'search', 'create', 'update'] },
+      { resourceType: 'Patient', interaction: ['read', 'search', 'create', 'update', 'delete'] },
+      { resourceType: 'Condition', interaction: ['read', 'search', 'create', 'update', 'delete'] },
+      { resourceType: 'Encounter', interaction: ['read', 'search', 'create', 'update', 'delete'] },
+      { resourceType: 'ClinicalImpression', interaction: ['read', 'search', 'create', 'update', 'delete'] },
+      { resourceType: 'CodeSystem', interaction: ['read', 'search', 'create', 'update', 'delete'] },
+      { resourceType: 'ConceptMap', interaction: ['read', 'search', 'create', 'update', 'delete'] },
       { resourceType: 'Bot', criteria: `Bot?_id=${BOT_ID}`, interaction: ['read'] },
       { resourceType: 'AsyncJob', interaction: ['create'] },
     ]);
     expect(IMPORT_TASK_CRITERIA).toBe(`Task?code=${JOB.codeSystem}|`);
   });
 
-  test('every rule names its type and its interactions: no wildcard type, no rule that allows everything, no delete', () => {
+  test('every rule names its type and its interactions: no wildcard type, no rule that allows everything, delete only on the imported types', () => {
     for (const rule of botAccessPolicyResources({ botId: BOT_ID })) {
       expect(rule.resourceType).not.toBe('*');
       expect(rule.interaction?.length).toBeGreaterThan(0); // a rule without `interaction` would allow all of them
-      expect(rule.interaction).not.toContain('delete');
+      if (!(DEFAULT_DATA_RESOURCE_TYPES as readonly string[]).includes(rule.resourceType)) {
+        expect(rule.interaction, rule.resourceType).not.toContain('delete');
+      }
       expect(rule.readonly).toBeUndefined();
     }
   });
@@ -81,9 +83,9 @@ describe('the import-csv bot access policy', () => {
     expect(allowed({ resourceType: 'Binary', contentType: 'text/csv' })).toEqual(['read', 'create']);
   });
 
-  test('the imported data: read, search, create, update (conditional updates read the stored version)', () => {
+  test('the imported data: read, search, create, update (an update reads the stored version), delete (copies made in a race)', () => {
     for (const resourceType of DEFAULT_DATA_RESOURCE_TYPES) {
-      expect(allowed({ resourceType } as Resource)).toEqual(['read', 'search', 'create', 'update']);
+      expect(allowed({ resourceType } as Resource)).toEqual(['read', 'search', 'create', 'update', 'delete']);
     }
   });
 
@@ -97,6 +99,6 @@ describe('the import-csv bot access policy', () => {
     const rules = botAccessPolicyResources({ dataResourceTypes: ['Observation'] });
     const types = rules.map((r) => r.resourceType);
     expect(types).toEqual(['DocumentReference', 'Binary', 'Task', 'Observation', 'AsyncJob']);
-    expect(rules.find((r) => r.resourceType === 'Observation')?.interaction).toEqual(['read', 'search', 'create', 'update']);
+    expect(rules.find((r) => r.resourceType === 'Observation')?.interaction).toEqual(['read', 'search', 'create', 'update', 'delete']);
   });
 });

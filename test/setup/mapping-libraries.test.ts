@@ -63,14 +63,14 @@ describe('the access policy derived from the mappings', () => {
       { resourceType: 'DocumentReference', interaction: ['read', 'search'] },
       { resourceType: 'Binary', interaction: ['read', 'create'] },
       { resourceType: 'Task', criteria: 'Task?code=urn:medplum-csv-import|', interaction: ['read', 'search', 'create', 'update'] },
-      ...SYNTHEA_WRITES.map((resourceType) => ({ resourceType, interaction: ['read', 'search', 'create', 'update'] })),
+      ...SYNTHEA_WRITES.map((resourceType) => ({ resourceType, interaction: ['read', 'search', 'create', 'update', 'delete'] })),
       { resourceType: 'Library', criteria: 'Library?identifier=urn:medplum-csv-import:mapping|', interaction: ['read', 'search'] },
       { resourceType: 'Bot', criteria: `Bot?_id=${result.botId}`, interaction: ['read'] },
       { resourceType: 'AsyncJob', interaction: ['create'] },
     ]);
     const allowed = (resource: Resource): AccessPolicyInteraction[] => ALL.filter((i) => satisfiedAccessPolicy(resource, i, policy));
     for (const resourceType of SYNTHEA_WRITES) {
-      expect(allowed({ resourceType } as Resource), resourceType).toEqual(['read', 'search', 'create', 'update']);
+      expect(allowed({ resourceType } as Resource), resourceType).toEqual(['read', 'search', 'create', 'update', 'delete']);
     }
     // The guide's types, terminology, billing: none of them.
     for (const resourceType of ['ClinicalImpression', 'CodeSystem', 'ConceptMap', 'Claim', 'Coverage', 'ExplanationOfBenefit', 'CarePlan', 'Device', 'Subscription', 'AccessPolicy', 'Project']) {

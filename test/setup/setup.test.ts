@@ -248,7 +248,7 @@ describe('setupProject on an empty project', () => {
     ]);
     expect(result.actions.find((a) => a.resource.startsWith('AccessPolicy/'))?.changes).toEqual([
       'rules added: AsyncJob',
-      'rules changed: Task, Bot',
+      'rules changed: Task, Patient, Condition, Encounter, ClinicalImpression, CodeSystem, ConceptMap, Bot',
     ]);
     for (const interaction of ['create', 'update'] as const) {
       const subscription = await medplum.readResource('Subscription', first.subscriptionIds[interaction]);
