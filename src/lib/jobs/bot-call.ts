@@ -31,7 +31,7 @@ import { uploadsOf } from './task-ledger';
 import type { UploadJobResult } from './upload-job';
 
 /** A plan's or a reconciliation's answer names the Task that records it (absent when it could not be saved). */
-export type BotCallResult = ImportReport | (ImportReport & { task?: string }) | (ReconcileReport & { task?: string }) | UploadEventResult | SweepResult;
+export type BotCallResult = (ImportReport & { task?: string }) | (ReconcileReport & { task?: string }) | UploadEventResult | SweepResult;
 
 export interface BotCallOptions {
   tables?: readonly TableDefinition[];
