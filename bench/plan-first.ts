@@ -32,16 +32,20 @@ export interface PhaseProfile {
   clientSeconds: number;
 }
 
-export interface PhaseSample {
+/** What one phase (a method writing rows of one kind) measured, wherever it ran. */
+export interface PhaseMeasure {
   method: Method;
   kind: RowKind;
   rows: number;
-  /** Client time + modeled server time. */
+  /** Here: client time + modeled server time; on a real server: the wall clock. */
   seconds: number;
   rowsPerSecond: number;
   points: number;
   pointsPerRow: number;
   requests: number;
+}
+
+export interface PhaseSample extends PhaseMeasure {
   /** Real seconds the phase took on this machine (local server included, modeled time not). */
   realSeconds: number;
   profile: PhaseProfile;

@@ -22,7 +22,7 @@ import { createLocalMedplum } from '../src/lib/local-medplum';
 import { parseRateLimit } from '../src/lib/execute/server-link';
 import { createFakeClock } from '../test/helpers/clock';
 import { conditionalPutBatches } from './conditional-put';
-import type { Method, RowKind } from './plan-first';
+import type { Method, PhaseMeasure, RowKind } from './plan-first';
 import { inputs, KINDS } from './plan-first';
 import { log } from './stats';
 
@@ -53,17 +53,9 @@ export interface RateLimitLog {
   serverPoints?: () => number;
 }
 
-export interface ServerPhase {
-  method: Method;
-  kind: RowKind;
+/** `points` are read from the RateLimit header: NaN when the window reset during the phase. */
+export interface ServerPhase extends PhaseMeasure {
   run: number;
-  rows: number;
-  seconds: number;
-  rowsPerSecond: number;
-  /** From the RateLimit header; NaN when the window reset during the phase. */
-  points: number;
-  pointsPerRow: number;
-  requests: number;
   /** Local stand-in only: the server's own count. */
   serverPoints?: number;
 }
