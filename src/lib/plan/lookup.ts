@@ -104,24 +104,45 @@ async function searchAll(
   // Twice the tokens: identifiers that differ only in case may both match one token.
   const body = `identifier=${tokens.join(',')}&_count=${Math.min(1000, tokens.length * 2)}`;
   const url = medplum.fhirUrl(type, '_search');
-  onSearch();
-  let page: Bundle = await retrying(`looking up ${tokens.length} ${type} identifiers`, () =>
-    medplum.post(url, body, ContentType.FORM_URL_ENCODED, { cache: 'no-cache', maxRetries: 0 })
-  );
   const resources: Resource[] = [];
+  await forEachPage(
+    medplum,
+    retrying,
+    `looking up ${tokens.length} ${type} identifiers`,
+    () => medplum.post(url, body, ContentType.FORM_URL_ENCODED, { cache: 'no-cache', maxRetries: 0 }),
+    onSearch,
+    (page) => resources.push(...(page.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : [])))
+  );
+  return resources;
+}
+
+/**
+ * Runs a search and follows its next links, page by page (each a search: `onSearch`). Only this
+ * server's own links are followed: a page cannot send the importer (and its token) elsewhere.
+ */
+export async function forEachPage(
+  medplum: MedplumClient,
+  retrying: Retrying,
+  what: string,
+  first: () => Promise<Bundle>,
+  onSearch: () => void,
+  onPage: (page: Bundle) => void
+): Promise<void> {
+  onSearch();
+  let page: Bundle = await retrying(what, first);
   for (;;) {
-    resources.push(...(page.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : [])));
+    onPage(page);
     const next = page.link?.find((l) => l.relation === 'next')?.url;
-    // Only this server's own links are followed.
     if (!next || !next.startsWith(medplum.getBaseUrl())) {
-      return resources;
+      return;
     }
     onSearch();
-    page = await retrying(`looking up more ${type} identifiers`, () => medplum.get(next, { cache: 'no-cache', maxRetries: 0 }));
+    page = await retrying(`${what} (next page)`, () => medplum.get(next, { cache: 'no-cache', maxRetries: 0 }));
   }
 }
 
-function identifiersOf(resource: Resource): { system?: string; value?: string }[] {
+/** A resource's identifiers (none when it has no `identifier` element). */
+export function identifiersOf(resource: Resource): { system?: string; value?: string }[] {
   const identifier = (resource as { identifier?: unknown }).identifier;
   return (Array.isArray(identifier) ? identifier : identifier ? [identifier] : []) as { system?: string; value?: string }[];
 }

@@ -5,6 +5,7 @@ import type { OutgoingRow, PlannedRow } from '../bundles/batch';
 import { encodeEntry, unitWrites } from '../bundles/batch';
 import type { BatchExecutor, EntryResult } from '../execute/executor';
 import { OutOfTimeError } from '../execute/quota';
+import { referencesIn } from '../fhir/references';
 import { parseConditionalReference, tokenQuery } from '../fhir/search-values';
 import type { RowError, RowResult } from '../report';
 import { visibleSourceId } from '../tables/identifier-chars';
@@ -190,26 +191,28 @@ export class PlanFirstWriter {
   /** Looks up what the rows write and reference, and decides each write. */
   private async plan(rows: readonly PlannedRow[]): Promise<RowPlan[]> {
     const wanted: Identity[] = [];
-    for (const row of rows) {
-      for (const write of unitWrites(row.unit)) {
+    // Per row, per write: its conditional references (found once, used to look up and to resolve).
+    const references = rows.map((row) => unitWrites(row.unit).map((write) => conditionalReferences(write.resource)));
+    rows.forEach((row, i) => {
+      unitWrites(row.unit).forEach((write, w) => {
         wanted.push({ type: write.resource.resourceType, system: write.match.system, value: write.match.value });
-        for (const ref of conditionalReferences(write.resource)) {
+        for (const ref of references[i][w]) {
           if (!this.resolved.has(identityKey(ref.type, ref.system, ref.value))) {
             wanted.push(ref);
           }
         }
-      }
-    }
+      });
+    });
     const found = await findByIdentity(this.medplum, (what, request) => this.executor.retrying(what, request), wanted, () => this.searches++);
-    return rows.map((row) => this.planRow(row, found));
+    return rows.map((row, i) => this.planRow(row, references[i], found));
   }
 
-  private planRow(row: PlannedRow, found: ReadonlyMap<string, Resource[]>): RowPlan {
+  private planRow(row: PlannedRow, references: readonly ConditionalReference[][], found: ReadonlyMap<string, Resource[]>): RowPlan {
     const writes = unitWrites(row.unit);
     // References to other files' resources become literal.
     const resolvedWrites: ResourceWrite[] = [];
-    for (const write of writes) {
-      const resolved = this.resolveReferences(row, write, found);
+    for (const [w, write] of writes.entries()) {
+      const resolved = this.resolveReferences(row, write, references[w], found);
       if ('result' in resolved) {
         return resolved;
       }
@@ -261,9 +264,9 @@ export class PlanFirstWriter {
   private resolveReferences(
     row: PlannedRow,
     write: ResourceWrite,
+    refs: readonly ConditionalReference[],
     found: ReadonlyMap<string, Resource[]>
   ): { write: ResourceWrite } | { result: RowResult } {
-    const refs = conditionalReferences(write.resource);
     if (refs.length === 0) {
       return { write };
     }
@@ -298,30 +301,15 @@ export class PlanFirstWriter {
   }
 }
 
-/** The conditional references (`Type?identifier=...`) in a resource, decoded. */
-function conditionalReferences(resource: Resource): (Identity & { reference: string })[] {
-  const refs: (Identity & { reference: string })[] = [];
-  visitReferences(resource, (reference) => {
-    const parsed = parseConditionalReference(reference);
-    if (parsed) {
-      refs.push({ reference, ...parsed });
-    }
-  });
-  return refs;
-}
+/** A conditional reference (`Type?identifier=...`) as written, and the identity it names. */
+type ConditionalReference = Identity & { reference: string };
 
-function visitReferences(value: unknown, visit: (reference: string) => void): void {
-  if (Array.isArray(value)) {
-    value.forEach((v) => visitReferences(v, visit));
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [key, member] of Object.entries(value)) {
-      if (key === 'reference' && typeof member === 'string') {
-        visit(member);
-      } else {
-        visitReferences(member, visit);
-      }
-    }
-  }
+/** The conditional references in a resource, decoded. */
+function conditionalReferences(resource: Resource): ConditionalReference[] {
+  return referencesIn(resource).flatMap(({ reference }) => {
+    const parsed = parseConditionalReference(reference);
+    return parsed ? [{ reference, ...parsed }] : [];
+  });
 }
 
 /** A copy of the resource with references replaced (`from` -> `to`). */

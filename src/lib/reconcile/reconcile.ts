@@ -1,5 +1,5 @@
 import type { MedplumClient } from '@medplum/core';
-import type { Bundle, Resource } from '@medplum/fhirtypes';
+import type { Resource } from '@medplum/fhirtypes';
 import { unitWrites } from '../bundles/batch';
 import type { CsvDocument } from '../csv/document';
 import type { ImportProgress } from '../engine/import-csv';
@@ -8,17 +8,17 @@ import type { FileShape } from '../engine/inspect';
 import { inspectCsv } from '../engine/inspect';
 import type { ExecutorOptions } from '../execute/executor';
 import { BatchExecutor } from '../execute/executor';
-import { tokenQuery } from '../fhir/search-values';
-import type { Identity } from '../plan/lookup';
-import { findByIdentity, identityKey } from '../plan/lookup';
+import { parseConditionalReference, tokenQuery } from '../fhir/search-values';
+import type { Identity, Retrying } from '../plan/lookup';
+import { findByIdentity, forEachPage, identifiersOf, identityKey } from '../plan/lookup';
 import type { RowError, RowResult } from '../report';
 import type { ImportSettings } from '../settings';
 import { defaultSettings } from '../settings';
 import { defaultTables } from '../tables';
 import { visibleSourceId } from '../tables/identifier-chars';
 import type { RowTable, TableDefinition, WriteUnit } from '../tables/types';
-import type { JsonStep } from './references';
-import { parseConditionalReference, referenceAt, referencesIn } from './references';
+import type { JsonStep } from '../fhir/references';
+import { referenceAt, referencesIn } from '../fhir/references';
 
 /**
  * Reconciliation of one file with Medplum, as Medplum's migration guide defines it: every
@@ -619,38 +619,31 @@ function countStored(stored: ReadonlyMap<string, StoredEntry[]>, keys: Iterable<
 }
 
 function identifierValues(resource: Resource, system: string): string[] {
-  const identifier = (resource as { identifier?: unknown }).identifier;
-  const list = (Array.isArray(identifier) ? identifier : identifier ? [identifier] : []) as { system?: string; value?: string }[];
-  return list.flatMap((i) => (i.system === system && i.value ? [i.value] : []));
+  return identifiersOf(resource).flatMap((i) => (i.system === system && i.value ? [i.value] : []));
 }
 
 /**
  * Every resource of a type with an identifier in the system (`identifier=<system>|`), page by
  * page (1,000 a page, 20 quota points each), sorted by `_lastUpdated` so that the server pages
- * with cursors past its 10,000 offset limit; next links of this server only are followed.
+ * with cursors past its 10,000 offset limit.
  */
 async function listUnderSystem(
   medplum: MedplumClient,
-  retrying: <T>(what: string, request: () => Promise<T>) => Promise<T>,
+  retrying: Retrying,
   type: string,
   system: string,
   onSearch: () => void,
   onPage: (resources: Resource[]) => void
 ): Promise<void> {
-  const query = `identifier=${tokenQuery(system, '')}&_count=${LIST_PAGE}&_sort=_lastUpdated`;
-  const options = { cache: 'no-cache', maxRetries: 0 } as const;
-  let url = `${medplum.fhirUrl(type).toString()}?${query}`;
-  for (;;) {
-    onSearch();
-    const pageUrl = url;
-    const page: Bundle = await retrying(`listing ${type} resources under ${system}`, () => medplum.get(pageUrl, options));
-    onPage((page.entry ?? []).flatMap((e) => (e.resource && e.search?.mode !== 'include' ? [e.resource] : [])));
-    const next = page.link?.find((l) => l.relation === 'next')?.url;
-    if (!next || !next.startsWith(medplum.getBaseUrl())) {
-      return;
-    }
-    url = next;
-  }
+  const url = `${medplum.fhirUrl(type).toString()}?identifier=${tokenQuery(system, '')}&_count=${LIST_PAGE}&_sort=_lastUpdated`;
+  await forEachPage(
+    medplum,
+    retrying,
+    `listing ${type} resources under ${system}`,
+    () => medplum.get(url, { cache: 'no-cache', maxRetries: 0 }),
+    onSearch,
+    (page) => onPage((page.entry ?? []).flatMap((e) => (e.resource && e.search?.mode !== 'include' ? [e.resource] : [])))
+  );
 }
 
 /** A reference of a mapped row that does not resolve to exactly the one resource it names, if it does not. */

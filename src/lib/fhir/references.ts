@@ -54,4 +54,3 @@ export function elementText(steps: readonly JsonStep[]): string {
   return text;
 }
 
-export { parseConditionalReference } from '../fhir/search-values';
