@@ -1,12 +1,12 @@
 import { getReferenceString, normalizeErrorString } from '@medplum/core';
-import type { Attachment, Task, TaskOutput } from '@medplum/fhirtypes';
+import type { Task, TaskOutput } from '@medplum/fhirtypes';
 import type { CsvSource } from '../input/event';
 import type { PlanRow } from '../plan/plan-rows';
 import { planRowsCsvHeader, planRowsCsvLines } from '../plan/plan-rows';
 import type { ReconcileReport } from '../reconcile';
 import type { ImportReport } from '../report';
 import type { JobContext } from './context';
-import { JOB, reportForTask } from './task-ledger';
+import { JOB, reportForTask, saveCsvAttachment } from './task-ledger';
 
 /**
  * The runs that write no resource ($execute with `plan: true` or `reconcile: true`) still leave a
@@ -25,11 +25,8 @@ type CheckKind = keyof typeof CHECK_TASKS;
 export async function recordPlanTask(context: JobContext, source: CsvSource, report: ImportReport, rows: readonly PlanRow[]): Promise<string | undefined> {
   const names = CHECK_TASKS.plan.outputs;
   return recordCheckTask(context, 'plan', source, summarizePlan(report), async () => {
-    const title = `${source.name} plan rows.csv`;
-    const binary = await context.retrier.run(`saving ${title}`, () =>
-      context.medplum.createBinary({ data: planRowsCsvHeader() + planRowsCsvLines(rows), contentType: 'text/csv', filename: title }, { maxRetries: 0 })
-    );
-    const attachment: Attachment = { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
+    const text = planRowsCsvHeader() + planRowsCsvLines(rows);
+    const attachment = await saveCsvAttachment(context.medplum, context.retrier, `${source.name} plan rows.csv`, text);
     return [
       { type: { text: names.report }, valueString: JSON.stringify(reportForTask(report)) },
       { type: { text: names.planRows }, valueAttachment: attachment },

@@ -1,6 +1,7 @@
 import type { MedplumClient } from '@medplum/core';
 import { getReferenceString } from '@medplum/core';
 import type { Attachment, DocumentReference, Extension, Task, TaskOutput } from '@medplum/fhirtypes';
+import type { Retrier } from '../execute/retry';
 import { statusOf } from '../execute/server-link';
 import { tokenParam, tokenQuery } from '../fhir/search-values';
 import type { TrustedLocations } from '../input/download';
@@ -349,4 +350,18 @@ export function claimHolder(task: Task): string | undefined {
 
 export function withClaimHolder(task: Task, runId: string): Task {
   return { ...task, extension: withExtension(task.extension, JOB.extensions.run, { url: JOB.extensions.run, valueString: runId }) };
+}
+
+/**
+ * A CSV a Task's output points at (rejected rows, a plan's rows), saved as a Binary: not a
+ * DocumentReference, which would be imported as an upload. `final`: made even at the deadline,
+ * with the run's last save.
+ */
+export async function saveCsvAttachment(medplum: MedplumClient, retrier: Retrier, title: string, text: string, final = false): Promise<Attachment> {
+  const binary = await retrier.run(
+    `saving ${title}`,
+    () => medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 }),
+    { final }
+  );
+  return { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
 }

@@ -25,6 +25,7 @@ import {
   LostClaimError,
   outputAttachments,
   putTaskIfVersion,
+  saveCsvAttachment,
   taskReport,
   taskTable,
   withClaimHolder,
@@ -455,19 +456,9 @@ class RejectedParts {
     return `rejected-rows-${this.fileName.replace(/\.csv$/i, '')}${part ? `-${part}` : ''}.csv`;
   }
 
-  /**
-   * A rejected-rows file as a Binary (not a DocumentReference: that would be imported as an
-   * upload). `final`: made even at the deadline, with the run's last save.
-   */
-  async create(text: string, part?: string, final = false): Promise<Attachment> {
-    const { medplum, retrier } = this.context;
-    const title = this.title(part);
-    const binary = await retrier.run(
-      `saving ${title}`,
-      () => medplum.createBinary({ data: text, contentType: 'text/csv', filename: title }, { maxRetries: 0 }),
-      { final }
-    );
-    return { contentType: 'text/csv', url: `Binary/${binary.id}`, title };
+  /** A rejected-rows file (or part) as a Binary; `final`: made even at the deadline, with the run's last save. */
+  create(text: string, part?: string, final = false): Promise<Attachment> {
+    return saveCsvAttachment(this.context.medplum, this.context.retrier, this.title(part), text, final);
   }
 
   /**
