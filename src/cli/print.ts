@@ -17,21 +17,34 @@ export interface FileOutcome {
   reconcile?: ReconcileReport;
 }
 
+/** A table row per file: its name, its table and the counts of `columns` (after the first two), or ERROR. */
+function countRows(
+  outcomes: readonly FileOutcome[],
+  columns: readonly string[],
+  counts: (o: FileOutcome) => ({ table: string } & object) | undefined
+): string[][] {
+  return outcomes.map((o) => {
+    const found = counts(o) as Record<string, unknown> | undefined;
+    return found
+      ? [o.file, String(found.table), ...columns.slice(2).map((c) => String(found[c] ?? ''))]
+      : [o.file, 'ERROR', ...columns.slice(2).map(() => '')];
+  });
+}
+
+/** The outcome's error without the file name it may start with (the line names the file already). */
+function errorWithoutFile(o: FileOutcome): string | undefined {
+  return o.error?.startsWith(`${o.file}: `) ? o.error.slice(o.file.length + 2) : o.error;
+}
+
 const COLUMNS = ['file', 'table', 'rows', 'created', 'updated', 'unchanged', 'conflict', 'failed', 'skipped'] as const;
 
 /** The reports as a text table, then each file's problems (row, column, source id, message). */
 export function formatReports(outcomes: FileOutcome[], maxErrorsPerFile = 20): string {
-  const rows = outcomes.map((o) =>
-    o.report
-      ? [o.file, o.report.table, ...COLUMNS.slice(2).map((c) => String(o.report?.[c as keyof ImportReport] ?? ''))]
-      : [o.file, 'ERROR', ...COLUMNS.slice(2).map(() => '')]
-  );
-  const out = textTable(COLUMNS, rows);
+  const out = textTable(COLUMNS, countRows(outcomes, COLUMNS, (o) => o.report));
 
   for (const o of outcomes) {
     if (o.error) {
-      const message = o.error.startsWith(`${o.file}: `) ? o.error.slice(o.file.length + 2) : o.error;
-      out.push('', `${o.file}: not imported: ${message}`);
+      out.push('', `${o.file}: not imported: ${errorWithoutFile(o)}`);
       if (o.rejected) {
         out.push(`  rejected rows (${o.rejected.rows}) before it stopped: ${o.rejected.path}`);
       }
@@ -81,16 +94,10 @@ const RECONCILE_COLUMNS = ['file', 'table', 'rows', 'mapped', 'rejected', 'skipp
  * match Medplum, then each file's findings (row, source id, type, identifier; never cell values).
  */
 export function formatReconciliations(outcomes: FileOutcome[], maxPerList = 20): string {
-  const rows = outcomes.map((o) =>
-    o.reconcile
-      ? [o.file, o.reconcile.table, ...RECONCILE_COLUMNS.slice(2).map((c) => String(o.reconcile?.[c as keyof ReconcileReport] ?? ''))]
-      : [o.file, 'ERROR', ...RECONCILE_COLUMNS.slice(2).map(() => '')]
-  );
-  const out = textTable(RECONCILE_COLUMNS, rows);
+  const out = textTable(RECONCILE_COLUMNS, countRows(outcomes, RECONCILE_COLUMNS, (o) => o.reconcile));
   for (const o of outcomes) {
     if (o.error || !o.reconcile) {
-      const message = (o.error ?? '').startsWith(`${o.file}: `) ? (o.error ?? '').slice(o.file.length + 2) : o.error;
-      out.push('', `${o.file}: not reconciled: ${message}`);
+      out.push('', `${o.file}: not reconciled: ${errorWithoutFile(o)}`);
       continue;
     }
     const r = o.reconcile;
