@@ -26,7 +26,7 @@ import { recordPlanTask, recordReconcileTask } from './check-task';
 import type { SweepResult, UploadEventResult } from './scheduler';
 import { handleUploadEvent, runSweep } from './scheduler';
 import type { BrokenMappings, UnavailableMappings } from './stored-mappings';
-import { loadStoredMappings, runWithoutMappings, tableNamedOn } from './stored-mappings';
+import { loadStoredMappings, runWithoutMappings } from './stored-mappings';
 import { uploadsOf } from './task-ledger';
 import type { UploadJobResult } from './upload-job';
 
@@ -96,7 +96,7 @@ export async function runBotCall(
       result = await runSweep(context);
     } else {
       const document = call.kind === 'upload' ? call.document : await readDocument(context, call.reference);
-      result = await handleUploadEvent(context, document, call.table ?? tableNamedOn(document));
+      result = await handleUploadEvent(context, document, call.table);
     }
   } catch (err) {
     if (!(err instanceof MappingsUnusableError) || !unusable) {

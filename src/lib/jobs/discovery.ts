@@ -2,7 +2,7 @@ import type { Bundle, DocumentReference, Task } from '@medplum/fhirtypes';
 import { tokenParam, tokenQuery } from '../fhir/search-values';
 import type { JobContext } from './context';
 import type { Upload } from './task-ledger';
-import { JOB, uploadsOf } from './task-ledger';
+import { findOrCreateTask, findTask, JOB, uploadsOf } from './task-ledger';
 
 /**
  * How the cron sweep finds uploads: DocumentReferences changed since the last complete scan (a
@@ -115,4 +115,24 @@ export async function keysWithTasks(context: JobContext, uploads: readonly Uploa
     }
   }
   return keys;
+}
+
+/** The Task of an upload: found, or created (with the table the call names, if any). */
+export async function uploadTask(context: JobContext, upload: Upload, table?: string): Promise<Task> {
+  const { medplum, retrier } = context;
+  return (
+    (await retrier.run('finding the upload Task', () => findTask(medplum, upload))) ??
+    (await retrier.run('creating the upload Task', () => findOrCreateTask(medplum, upload, table)))
+  );
+}
+
+/** Looks for uploads changed since the last scan and gives the new ones their Task; returns them by key. */
+export async function recordNewUploads(context: JobContext): Promise<Map<string, Upload>> {
+  const discovery = await discoverUploads(context);
+  const known = await keysWithTasks(context, discovery.uploads);
+  for (const upload of discovery.uploads.filter((u) => !known.has(u.key))) {
+    await context.retrier.run('creating an upload Task', () => findOrCreateTask(context.medplum, upload));
+    known.add(upload.key);
+  }
+  return new Map(discovery.uploads.map((u) => [u.key, u]));
 }

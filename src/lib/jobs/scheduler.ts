@@ -5,15 +5,12 @@ import { statusOf } from '../execute/server-link';
 import { findTable } from '../tables';
 import { orderByDependencies } from '../engine/order';
 import type { JobContext } from './context';
-import { discoverUploads, keysWithTasks } from './discovery';
+import { recordNewUploads, uploadTask } from './discovery';
 import { PendingLedger } from './pending-ledger';
-import { tableNamedOn } from './stored-mappings';
 import type { Upload } from './task-ledger';
 import {
   changedTask,
   checkpointOf,
-  findOrCreateTask,
-  findTask,
   isClaimable,
   isFinished,
   listPendingTasks,
@@ -53,10 +50,7 @@ export async function handleUploadEvent(context: JobContext, doc: DocumentRefere
   let ledger: PendingLedger;
   try {
     for (const upload of uploads) {
-      tasks.push(
-        (await retrier.run('finding the upload Task', () => findTask(medplum, upload))) ??
-          (await retrier.run('creating the upload Task', () => findOrCreateTask(medplum, upload, table)))
-      );
+      tasks.push(await uploadTask(context, upload, table));
     }
     ledger = new PendingLedger(await retrier.run('listing pending imports', () => listPendingTasks(medplum)), context.tables);
   } catch (err) {
@@ -122,18 +116,6 @@ export async function runSweep(context: JobContext): Promise<SweepResult> {
 async function pendingLedger(context: JobContext): Promise<PendingLedger> {
   const tasks = await context.retrier.run('listing pending imports', () => listPendingTasks(context.medplum));
   return new PendingLedger(tasks, context.tables);
-}
-
-/** Looks for uploads changed since the last scan and gives the new ones their Task. */
-async function recordNewUploads(context: JobContext): Promise<Map<string, Upload>> {
-  const discovery = await discoverUploads(context);
-  const known = await keysWithTasks(context, discovery.uploads);
-  for (const upload of discovery.uploads.filter((u) => !known.has(u.key))) {
-    // The mapping the upload names (DocumentReference.type), as its own event would record it.
-    await context.retrier.run('creating an upload Task', () => findOrCreateTask(context.medplum, upload, tableNamedOn(upload.documentReference)));
-    known.add(upload.key);
-  }
-  return new Map(discovery.uploads.map((u) => [u.key, u]));
 }
 
 /** Runs the due jobs in order until time (or quota) runs out; true when it stopped for that. */

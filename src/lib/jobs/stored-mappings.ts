@@ -12,12 +12,10 @@ import type { MappingProblem } from '../mapping/problems';
 import { MappingSetError } from '../mapping/problems';
 import { BUILT_IN_TABLES } from '../profiles';
 import type { JobContext } from './context';
-import { discoverUploads, keysWithTasks } from './discovery';
+import { recordNewUploads, uploadTask } from './discovery';
 import type { SweepResult, UploadEventResult } from './scheduler';
 import {
   changedTask,
-  findOrCreateTask,
-  findTask,
   isClaimable,
   isFinished,
   JOB,
@@ -53,7 +51,7 @@ import type { UploadJobResult } from './upload-job';
 export const STORED_MAPPINGS = {
   identifierSystem: 'urn:medplum-csv-import:mapping',
   /** `DocumentReference.type.coding` with this system names the mapping (table) an upload is imported with. */
-  tableSystem: 'urn:medplum-csv-import:table',
+  tableSystem: JOB.uploadTableSystem,
   libraryType: {
     coding: [{ system: 'http://terminology.hl7.org/CodeSystem/library-type', code: 'asset-collection', display: 'Asset Collection' }],
   } satisfies CodeableConcept,
@@ -99,12 +97,6 @@ export interface StoredMappingLibrary {
   table: string;
   /** Its files' names, content[0] (the mapping) first. */
   files: string[];
-}
-
-/** The mapping (table) an upload names: `DocumentReference.type.coding` `urn:medplum-csv-import:table|<table>`. */
-export function tableNamedOn(doc: DocumentReference): string | undefined {
-  const code = doc.type?.coding?.find((c) => c.system === STORED_MAPPINGS.tableSystem && typeof c.code === 'string' && c.code.trim())?.code;
-  return code?.trim();
 }
 
 /** The table name a mapping Library is identified by. */
@@ -407,11 +399,7 @@ export async function runWithoutMappings(
   const jobs: UploadJobResult[] = [];
   try {
     for (const upload of uploads) {
-      const { retrier, medplum } = context;
-      const table = call.table ?? tableNamedOn(document);
-      const task =
-        (await retrier.run('finding the upload Task', () => findTask(medplum, upload))) ??
-        (await retrier.run('creating the upload Task', () => findOrCreateTask(medplum, upload, table)));
+      const task = await uploadTask(context, upload, call.table);
       jobs.push(await failTask(context, task, upload.fileName, mappings));
     }
   } catch (err) {
@@ -451,11 +439,7 @@ async function failPendingUploads(context: JobContext, mappings: BrokenMappings)
   const jobs: UploadJobResult[] = [];
   let left = 0;
   try {
-    const discovery = await discoverUploads(context);
-    const known = await keysWithTasks(context, discovery.uploads);
-    for (const upload of discovery.uploads.filter((u) => !known.has(u.key))) {
-      await context.retrier.run('creating an upload Task', () => findOrCreateTask(context.medplum, upload, tableNamedOn(upload.documentReference)));
-    }
+    await recordNewUploads(context);
     const pending = await context.retrier.run('listing pending imports', () => listPendingTasks(context.medplum));
     left = pending.length;
     for (const task of pending) {

@@ -21,6 +21,8 @@ export const JOB = {
   codeSystem: 'urn:medplum-csv-import',
   code: 'csv-import',
   uploadIdentifierSystem: 'urn:medplum-csv-import:upload',
+  /** `DocumentReference.type.coding` with this system names the mapping (table) an upload is imported with. */
+  uploadTableSystem: 'urn:medplum-csv-import:table',
   extensions: {
     leaseUntil: 'urn:medplum-csv-import:lease-until',
     resumeAfterRow: 'urn:medplum-csv-import:resume-after-row',
@@ -91,8 +93,18 @@ export async function findTask(medplum: MedplumClient, upload: Upload): Promise<
   return medplum.searchOne('Task', { identifier: tokenParam(JOB.uploadIdentifierSystem, upload.key) }, NO_CACHE);
 }
 
-/** The Task of an upload, created once however many invocations race for it (conditional create). */
-export async function findOrCreateTask(medplum: MedplumClient, upload: Upload, table?: string): Promise<Task> {
+/** The mapping (table) an upload names on its DocumentReference, if any. */
+export function tableNamedOn(doc: DocumentReference): string | undefined {
+  const code = doc.type?.coding?.find((c) => c.system === JOB.uploadTableSystem && typeof c.code === 'string' && c.code.trim())?.code;
+  return code?.trim();
+}
+
+/**
+ * The Task of an upload, created once however many invocations race for it (conditional create).
+ * Its table: the one the call names, else the one the upload names (tableNamedOn), else none yet.
+ */
+export async function findOrCreateTask(medplum: MedplumClient, upload: Upload, calledFor?: string): Promise<Task> {
+  const table = calledFor ?? tableNamedOn(upload.documentReference);
   const now = new Date().toISOString();
   const task: Task = {
     resourceType: 'Task',
