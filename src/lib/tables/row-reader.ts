@@ -1,5 +1,6 @@
 import { restoreNeutralizedFormula } from '../csv/rejected-rows-format';
 import type { RowError } from '../report';
+import { utcDay } from '../values/date-time';
 import { refusedCharacters } from './identifier-chars';
 
 /** How cells are read: as they are, or as a rejected-rows file wrote them (formulas neutralised). */
@@ -121,7 +122,7 @@ export class RowReader {
       this.problem(column, `${column} ${problem}`);
       return undefined;
     }
-    if (options.notAfter && value > isoDay(options.notAfter)) {
+    if (options.notAfter && value > utcDay(options.notAfter)) {
       this.problem(column, `${column} is in the future`);
       return undefined;
     }
@@ -193,7 +194,7 @@ export function calendarDateProblem(value: string): string | undefined {
   return undefined;
 }
 
-// Per-row lookups stay cheap: a table's case-folded keys and a cut-off's day are worked out once.
+// Per-row lookups stay cheap: a table's case-folded keys are worked out once (a cut-off's day: utcDay).
 const foldedKeyCache = new WeakMap<object, Map<string, string>>();
 
 function foldedKeys(table: Readonly<Record<string, unknown>>): Map<string, string> {
@@ -203,15 +204,4 @@ function foldedKeys(table: Readonly<Record<string, unknown>>): Map<string, strin
     foldedKeyCache.set(table, keys);
   }
   return keys;
-}
-
-const dayCache = new WeakMap<Date, string>();
-
-function isoDay(date: Date): string {
-  let day = dayCache.get(date);
-  if (day === undefined) {
-    day = date.toISOString().slice(0, 10);
-    dayCache.set(date, day);
-  }
-  return day;
 }

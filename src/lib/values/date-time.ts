@@ -430,7 +430,8 @@ export function isAfter(value: string, limit: Date): boolean {
 // A cut-off is one Date for a whole import: its day is worked out once.
 const utcDays = new WeakMap<Date, string>();
 
-function utcDay(limit: Date): string {
+/** The date's UTC day (YYYY-MM-DD), computed once per Date. */
+export function utcDay(limit: Date): string {
   let day = utcDays.get(limit);
   if (day === undefined) {
     day = limit.toISOString().slice(0, 10);
